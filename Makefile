@@ -1,0 +1,42 @@
+# The documented way to do everything. `make demo` runs the pipeline; `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install jars demo test unit lint bench docker-check clean
+
+install: $(STAMP) jars
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11+ is needed)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+jars: $(STAMP)
+	@command -v java >/dev/null || { echo "error: java not found (Java 17+ is needed)"; exit 1; }
+	$(BIN)/python -m telecom_billing.jars all
+
+demo: install
+	$(BIN)/telecom demo
+
+test: install
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/run.py
+
+docker-check: install
+	bash scripts/docker-check.sh
+
+clean:
+	rm -rf build output .local/checkpoints .local/broker

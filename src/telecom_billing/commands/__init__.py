@@ -1,0 +1,1 @@
+"""One module per `telecom` subcommand (see cli.py)."""

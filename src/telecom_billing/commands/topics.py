@@ -1,0 +1,33 @@
+"""`telecom topics create|list`: the pipeline's topics."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..settings import add_common_flags, settings_from_args
+from ..topics import describe_topics, ensure_topics, pipeline_topics
+
+NAME = "topics"
+HELP = "create the pipeline's topics (idempotent) or list them"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["create", "list"])
+    parser.add_argument("--partitions", type=int, default=None,
+                        help="partitions per topic (env TELECOM_PARTITIONS, default 6)")
+    add_common_flags(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    if args.action == "create":
+        created = ensure_topics(settings)
+        for spec in pipeline_topics(settings):
+            state = "created" if spec.name in created else "exists"
+            print(f"{spec.name}: {state} ({spec.partitions} partitions{', ' if spec.config else ''}"
+                  f"{', '.join(f'{k}={v}' for k, v in spec.config.items())})")
+    else:
+        names = [s.name for s in pipeline_topics(settings)]
+        for name, partitions in sorted(describe_topics(settings, names).items()):
+            print(f"{name}: {partitions} partitions")
+    return 0

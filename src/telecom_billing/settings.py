@@ -1,0 +1,124 @@
+"""One typed, frozen settings object, read from `TELECOM_*` variables and flags.
+
+Precedence: command-line flag > `TELECOM_<FIELD>` environment variable > default.
+Every field maps to exactly one variable: `bootstrap_servers` <- `TELECOM_BOOTSTRAP_SERVERS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENV_PREFIX = "TELECOM_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things are and how the jobs run. Every field can come from the environment."""
+
+    bootstrap_servers: str = "localhost:9092"
+    topic_raw: str = "cdr.raw"
+    topic_rated: str = "cdr.rated"
+    topic_rejected: str = "cdr.rejected"
+    partitions: int = 6
+    # cdr.rated must outlive a billing period and its late corrections: 62 days.
+    rated_retention_ms: int = 62 * 24 * 3600 * 1000
+    data_dir: Path = PROJECT_ROOT / "data"
+    output_dir: Path = PROJECT_ROOT / "output"
+    local_dir: Path = PROJECT_ROOT / ".local"
+    checkpoint_dir: Path = PROJECT_ROOT / ".local" / "checkpoints"
+    spark_master: str = "local[2]"
+    trigger: str = "2 seconds"
+    shuffle_partitions: int = 4
+    broker_port: int = 9092
+    controller_port: int = 9093
+    # Extra Kafka client properties (SASL / TLS), "key=value,key=value" with Kafka's own names.
+    kafka_properties: str = ""
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.local_dir / "jars"
+
+    @property
+    def catalog_dir(self) -> Path:
+        return self.data_dir / "catalog"
+
+    @property
+    def subscribers_file(self) -> Path:
+        return self.data_dir / "subscribers.csv"
+
+    def kafka_options(self) -> dict[str, str]:
+        """`kafka_properties` parsed into a dict of Kafka client property names."""
+        out: dict[str, str] = {}
+        for item in filter(None, (p.strip() for p in self.kafka_properties.split(","))):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise UsageError(f"TELECOM_KAFKA_PROPERTIES: expected key=value, got {item!r}")
+            out[key.strip()] = value.strip()
+        return out
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def _convert(name: str, raw: str, kind: Any) -> Any:
+    if kind in (int, "int"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise UsageError(f"{env_name(name)}: expected an integer, got {raw!r}") from None
+    if kind in (Path, "Path"):
+        return Path(raw).expanduser().resolve()
+    return raw
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build settings from the environment, then apply non-None overrides (flags)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = environ.get(env_name(f.name))
+        if raw is not None and raw != "":
+            values[f.name] = _convert(f.name, raw, f.type)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _convert(key, str(value), _field_type(key)) if isinstance(value, str) else value
+    settings = Settings(**values)
+    if "checkpoint_dir" not in values and "local_dir" in values:
+        settings = dataclasses.replace(settings, checkpoint_dir=settings.local_dir / "checkpoints")
+    return settings
+
+
+def _field_type(name: str) -> Any:
+    for f in fields(Settings):
+        if f.name == name:
+            return f.type
+    raise KeyError(name)
+
+
+def add_common_flags(parser: argparse.ArgumentParser, *, spark: bool = False) -> None:
+    """Flags shared by the commands that talk to Kafka (and to Spark when `spark`)."""
+    parser.add_argument("--bootstrap-servers", dest="bootstrap_servers", default=None,
+                        help="Kafka bootstrap servers (env TELECOM_BOOTSTRAP_SERVERS, default localhost:9092)")
+    if spark:
+        parser.add_argument("--master", dest="spark_master", default=None,
+                            help="Spark master (env TELECOM_SPARK_MASTER, default local[2])")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    names = {f.name for f in fields(Settings)}
+    return load_settings({k: v for k, v in vars(args).items() if k in names})
+
+
+__all__ = ["PROJECT_ROOT", "Settings", "add_common_flags", "env_name", "load_settings", "settings_from_args"]
