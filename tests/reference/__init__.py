@@ -1,0 +1,1 @@
+"""Independent reference implementations the production code is tested against."""

@@ -1,0 +1,663 @@
+"""An independent, pure-Python reference of mediation + rating, written from docs/RULES.md.
+
+The Spark pipeline is property-tested against it and the benchmark uses it as the Python peer, so
+it shares no rule logic with `telecom_billing` (only the typed catalog, subscribers and reason
+codes), never imports pyspark, indexes the catalog once per call, and never raises on any input.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from telecom_billing.catalog import Catalog, Rate
+from telecom_billing.reasons import Reason
+from telecom_billing.subscribers import Subscriber
+
+MAX_VOICE_SECONDS = 86_400
+MAX_DATA_BYTES = 107_374_182_400
+MAX_SESSION_SECONDS = 86_400
+FUTURE_TOLERANCE = timedelta(hours=1)
+MAX_JSON_DEPTH = 1000
+BYTES_PER_MB = 1_048_576
+UNIT_PRICE_PLACES = 10
+EPOCH = datetime(1970, 1, 1)
+# Magnitudes beyond this are classified by sign alone (no usage limit comes near it).
+_HUGE = Decimal(10) ** 15
+
+_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_TIMESTAMP = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_E164 = re.compile(r"[1-9][0-9]{7,14}")
+_MSISDN_NOISE = str.maketrans("", "", " \t-.()")
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+_CANONICAL_REQUIRED = {
+    "voice": ("cdr_id", "event_time", "msisdn", "direction", "other_party", "duration_sec"),
+    "sms": ("cdr_id", "event_time", "msisdn", "direction", "other_party"),
+    "data": ("cdr_id", "event_time", "msisdn", "bytes_up", "bytes_down"),
+}
+_LEGACY_REQUIRED = {
+    "voice": ("timestamp", "caller_id", "callee_id", "duration_sec"),
+    "sms": ("timestamp", "sender_id", "receiver_id"),
+    "data": ("timestamp", "user_id", "data_volume_mb", "session_duration_sec"),
+}
+_LEGACY_PARTIES = {"voice": ("caller_id", "callee_id"), "sms": ("sender_id", "receiver_id"), "data": ("user_id", None)}
+_INTEGER_FIELDS = frozenset({"duration_sec", "bytes_up", "bytes_down", "session_duration_sec"})
+_NUMBER_FIELDS = _INTEGER_FIELDS | {"data_volume_mb"}
+
+
+@dataclass
+class Result:
+    rated: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def split_records(data: bytes) -> list[bytes]:
+    """The file driver's records: lines split on `\\n`, one trailing `\\r` dropped, no record
+    after a final newline (RULES.md section 16)."""
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+
+def mediate_and_rate(
+    lines: Iterable[bytes | tuple[bytes, datetime]],
+    catalog: Catalog,
+    subscribers: Iterable[Subscriber],
+    now: datetime,
+    dedup_window: timedelta = timedelta(hours=24),
+    topic: str | None = None,
+    partition: int | None = None,
+) -> Result:
+    """Mediate and rate raw records in arrival order; the position of a record is its offset.
+
+    A record is either the payload bytes (the whole input arrives at once, as in the file driver,
+    so every later copy of a `cdr_id` is a duplicate) or `(payload, arrival_time)`: a copy is then a
+    duplicate only while the first copy's arrival is less than `dedup_window` old.
+    """
+    rater = _Rater(catalog, subscribers, now)
+    result = Result()
+    seen: dict[str, datetime | None] = {}
+    for offset, item in enumerate(lines):
+        payload, arrival = item if isinstance(item, tuple) else (item, None)
+        source = {"topic": topic, "partition": partition, "offset": offset}
+        outcome = rater.mediate(payload)
+        if isinstance(outcome, _Rejection):
+            result.rejected.append(outcome.as_dict(payload, source))
+            continue
+        cdr_id = outcome.cdr_id
+        if cdr_id in seen:
+            first_arrival = seen[cdr_id]
+            if first_arrival is None or arrival is None or arrival - first_arrival < dedup_window:
+                result.duplicates += 1
+                continue
+        seen[cdr_id] = arrival
+        rated = rater.rate(outcome)
+        if isinstance(rated, _Rejection):
+            result.rejected.append(rated.as_dict(payload, source))
+        else:
+            result.rated.append(rated)
+    return result
+
+
+# -- internals --------------------------------------------------------------------------------
+
+
+class _Reject(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class _Rejection:
+    reason: Reason
+    detail: str
+    msisdn: str | None
+    cdr_id: str | None
+
+    def as_dict(self, payload: bytes, source: dict[str, Any]) -> dict[str, Any]:
+        try:
+            raw: str | None = bytes(payload).decode("utf-8")
+            raw_base64 = None
+        except UnicodeDecodeError:
+            raw = None
+            raw_base64 = base64.b64encode(bytes(payload)).decode("ascii")
+        return {
+            "reason": str(self.reason),
+            "detail": self.detail,
+            "raw": raw,
+            "raw_base64": raw_base64,
+            "msisdn": self.msisdn,
+            "cdr_id": self.cdr_id,
+            "source": source,
+        }
+
+
+@dataclass
+class _Cdr:
+    """A record that passed validation, with its subscriber's plan."""
+
+    cdr_id: str
+    record_type: str
+    event_time: datetime  # naive UTC
+    msisdn: str
+    other_party: str | None
+    direction: str | None
+    duration_sec: int | None
+    bytes_up: int | None
+    bytes_down: int | None
+    cell_id: str | None
+    technology: str | None
+    visited_country: str | None
+    source_format: str
+    plan_id: str
+    local_weekday: int
+    local_minute: int
+
+
+class _JsonInt(Decimal):
+    """A JSON integer literal (an MSISDN may be one; a fraction or exponent literal may not)."""
+
+
+def _exact(text: str) -> Decimal:
+    """The exact value of a number literal; beyond Decimal's exponent range only its class matters."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        mantissa, _, exponent = text.lower().partition("e")
+        negative = mantissa.lstrip().startswith("-")
+        if not any(c in "123456789" for c in mantissa):
+            return Decimal(0)
+        if exponent.lstrip("+").startswith("-"):
+            return Decimal("-1E-999999999999999999" if negative else "1E-999999999999999999")
+        return Decimal("-Infinity" if negative else "Infinity")
+
+
+def _json_int(text: str) -> Decimal:
+    return _JsonInt(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON literal {name}")
+
+
+def _json_depth(value: Any) -> int:
+    """Nesting depth of a parsed document (iterative: the document may be thousands deep)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
+def _parse_json(payload: bytes) -> dict[str, Any]:
+    try:
+        text = bytes(payload).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Reject(Reason.MALFORMED_JSON, "not UTF-8") from None
+    # Python's decoder recurses once per level: give it room beyond the limit, then measure.
+    limit = sys.getrecursionlimit()
+    try:
+        if limit < 4 * MAX_JSON_DEPTH:
+            sys.setrecursionlimit(4 * MAX_JSON_DEPTH)
+        value = json.loads(text, parse_float=_exact, parse_int=_json_int, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise _Reject(Reason.MALFORMED_JSON, "not JSON") from None
+    finally:
+        if sys.getrecursionlimit() != limit:
+            sys.setrecursionlimit(limit)
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _json_depth(value) > MAX_JSON_DEPTH:
+        raise _Reject(Reason.MALFORMED_JSON, "not JSON")
+    if _SURROGATE_ESCAPE.search(text) and _has_surrogate(value):
+        raise _Reject(Reason.MALFORMED_JSON, "not JSON")
+    if not isinstance(value, dict):
+        raise _Reject(Reason.MALFORMED_JSON, "not a JSON object")
+    return value
+
+
+def _number(value: Any) -> Decimal | None:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, str):
+        text = value.strip(" \t\r\n")
+        if _NUMBER_TEXT.fullmatch(text):
+            return _exact(text)
+    return None
+
+
+def _bounded_int(value: Decimal) -> int:
+    """An integral value, capped so that huge magnitudes keep their sign but stay cheap."""
+    if value > _HUGE:
+        return int(_HUGE) + 1
+    if value < -_HUGE:
+        return -int(_HUGE) - 1
+    return int(value)
+
+
+def _optional_string(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _utc_text(moment: datetime) -> str:
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.{moment.microsecond:06d}Z"
+    )
+
+
+def _ratio_text(numerator: int, denominator: int, places: int) -> str:
+    """numerator / denominator (both >= 0) rounded half-up to exactly `places` decimals."""
+    quotient, remainder = divmod(numerator * 10**places, denominator)
+    if 2 * remainder >= denominator:
+        quotient += 1
+    if places == 0:
+        return str(quotient)
+    digits = str(quotient).rjust(places + 1, "0")
+    return f"{digits[:-places]}.{digits[-places:]}"
+
+
+def _money_text(value: Decimal) -> str:
+    exponent = value.normalize().as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) and exponent < 0 else 2
+    return f"{value:.{places}f}"
+
+
+@dataclass(frozen=True)
+class _RateTerms:
+    """A catalog rate with everything the per-CDR arithmetic needs, computed once."""
+
+    rate: Rate
+    price_text: str
+    connect_fee_text: str
+    unit_price_text: str
+    # charge = (fee_numerator + billable * price_numerator) / denominator, exactly
+    fee_numerator: int
+    price_numerator: int
+    denominator: int
+
+
+def _terms(rate: Rate) -> _RateTerms:
+    price_n, price_d = rate.price.as_integer_ratio()
+    fee_n, fee_d = rate.connect_fee.as_integer_ratio()
+    return _RateTerms(
+        rate=rate,
+        price_text=_money_text(rate.price),
+        connect_fee_text=_money_text(rate.connect_fee),
+        unit_price_text=_ratio_text(price_n, price_d * rate.per, UNIT_PRICE_PLACES),
+        fee_numerator=fee_n * price_d * rate.per,
+        price_numerator=price_n * fee_d,
+        denominator=fee_d * price_d * rate.per,
+    )
+
+
+class _Rater:
+    def __init__(self, catalog: Catalog, subscribers: Iterable[Subscriber], now: datetime) -> None:
+        self.catalog = catalog
+        self.tz = ZoneInfo(catalog.timezone)
+        self.home_cc = catalog.home_country_code
+        self.home_country = catalog.home_country.upper()
+        aware_now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+        self.future_limit = aware_now.astimezone(UTC).replace(tzinfo=None) + FUTURE_TOLERANCE
+        self.subscribers: dict[str, list[Subscriber]] = {}
+        for subscriber in subscribers:
+            self.subscribers.setdefault(subscriber.msisdn, []).append(subscriber)
+        self.prefixes = {p: zone for zone, prefixes in catalog.zones.items() for p in prefixes}
+        self.prefix_lengths = sorted({len(p) for p in self.prefixes}, reverse=True)
+        self.countries = {c: zone for zone, countries in catalog.roaming_zones.items() for c in countries}
+        self.rates: dict[str, dict[tuple[str, str, str], _RateTerms]] = {
+            plan_id: {(r.service, r.zone, r.band): _terms(r) for r in plan.rates}
+            for plan_id, plan in catalog.plans.items()
+        }
+        self.bands = tuple((band.name, band.days, band.start_minute, band.end_minute) for band in catalog.time_bands)
+
+    # -- mediation: parse, detect, normalize, validate, enrich -----------------------------
+
+    def mediate(self, payload: bytes) -> _Cdr | _Rejection:
+        context: dict[str, str | None] = {"msisdn": None, "cdr_id": None}
+        try:
+            return self._mediate(payload, context)
+        except _Reject as reject:
+            return _Rejection(reject.reason, reject.detail, context["msisdn"], context["cdr_id"])
+
+    def _mediate(self, payload: bytes, context: dict[str, str | None]) -> _Cdr:
+        record = _parse_json(payload)
+        if record.get("cdr_id") is not None or record.get("event_time") is not None:
+            canonical = True
+        elif record.get("timestamp") is not None:
+            canonical = False
+        else:
+            raise _Reject(Reason.UNKNOWN_FORMAT, "neither canonical nor legacy")
+        if canonical and isinstance(record.get("cdr_id"), str) and record["cdr_id"]:
+            context["cdr_id"] = record["cdr_id"]
+
+        record_type = record.get("record_type")
+        if record_type is None:
+            raise _Reject(Reason.MISSING_FIELD, "record_type: absent")
+        if not isinstance(record_type, str) or record_type not in _CANONICAL_REQUIRED:
+            raise _Reject(Reason.UNKNOWN_RECORD_TYPE, "record_type is not voice, sms or data")
+
+        if canonical:
+            required = _CANONICAL_REQUIRED[record_type]
+            msisdn_field = "msisdn"
+            party_field = "other_party" if record_type != "data" else None
+            time_field = "event_time"
+        else:
+            required = _LEGACY_REQUIRED[record_type]
+            msisdn_field, party_field = _LEGACY_PARTIES[record_type]
+            time_field = "timestamp"
+        context["msisdn"] = self._msisdn(record.get(msisdn_field))
+
+        numbers: dict[str, Decimal] = {}
+        for name in required:
+            value = record.get(name)
+            if value is None:
+                raise _Reject(Reason.MISSING_FIELD, f"{name}: absent")
+            if name == "cdr_id" and (not isinstance(value, str) or not value):
+                raise _Reject(Reason.MISSING_FIELD, "cdr_id: not a non-empty string")
+            if name == "direction" and value not in ("MO", "MT"):
+                raise _Reject(Reason.MISSING_FIELD, "direction: not MO or MT")
+            if name in _NUMBER_FIELDS:
+                number = _number(value)
+                if number is None:
+                    raise _Reject(Reason.MISSING_FIELD, f"{name}: not a number")
+                if name in _INTEGER_FIELDS and number != number.to_integral_value():
+                    raise _Reject(Reason.MISSING_FIELD, f"{name}: not an integer")
+                numbers[name] = number
+
+        msisdn = context["msisdn"]
+        if msisdn is None:
+            raise _Reject(Reason.INVALID_MSISDN, f"{msisdn_field}: invalid")
+        other_party = None
+        if party_field is not None:
+            other_party = self._msisdn(record[party_field])
+            if other_party is None:
+                raise _Reject(Reason.INVALID_MSISDN, f"{party_field}: invalid")
+
+        event_time = _parse_timestamp(record[time_field])
+        if event_time is None:
+            raise _Reject(Reason.INVALID_TIMESTAMP, f"{time_field}: invalid timestamp")
+
+        duration, bytes_up, bytes_down = self._usage(record_type, canonical, numbers)
+
+        cell_id = _optional_string(record.get("cell_id"))
+        technology = _optional_string(record.get("technology"))
+        if canonical:
+            cdr_id = record["cdr_id"]
+            direction = record["direction"] if record_type != "data" else None
+            country = record.get("visited_country")
+            visited = country.translate(_ASCII_UPPER) if isinstance(country, str) and country else None
+        else:
+            direction = "MO" if record_type != "data" else None
+            visited = None
+            cdr_id = _legacy_cdr_id(
+                record_type, event_time, msisdn, other_party, duration, bytes_down, cell_id, technology
+            )
+            context["cdr_id"] = cdr_id
+
+        if event_time > self.future_limit:
+            raise _Reject(Reason.FUTURE_TIMESTAMP, "event_time more than 1 h after processing time")
+
+        local = event_time.replace(tzinfo=UTC).astimezone(self.tz)
+        subscriber = self._subscriber(msisdn, local.date())
+        return _Cdr(
+            cdr_id=cdr_id,
+            record_type=record_type,
+            event_time=event_time,
+            msisdn=msisdn,
+            other_party=other_party,
+            direction=direction,
+            duration_sec=duration,
+            bytes_up=bytes_up,
+            bytes_down=bytes_down,
+            cell_id=cell_id,
+            technology=technology,
+            visited_country=visited,
+            source_format="canonical" if canonical else "legacy",
+            plan_id=subscriber.plan_id,
+            local_weekday=local.weekday(),
+            local_minute=local.hour * 60 + local.minute,
+        )
+
+    def _msisdn(self, value: Any) -> str | None:
+        if isinstance(value, _JsonInt):
+            if value < 0:
+                return None
+            text = str(value)
+        elif isinstance(value, str):
+            text = value
+        else:
+            return None
+        text = text.translate(_MSISDN_NOISE)
+        if text.startswith("+"):
+            text = text[1:]
+        elif text.startswith("00"):
+            text = text[2:]
+        elif text.startswith("0"):
+            text = self.home_cc + text[1:]
+        return text if _E164.fullmatch(text) else None
+
+    def _usage(
+        self, record_type: str, canonical: bool, numbers: dict[str, Decimal]
+    ) -> tuple[int | None, int | None, int | None]:
+        """(duration_sec, bytes_up, bytes_down) after the usage range checks."""
+        if record_type == "sms":
+            return None, None, None
+        if record_type == "voice":
+            duration = _bounded_int(numbers["duration_sec"])
+            if duration <= 0:
+                raise _Reject(Reason.NON_POSITIVE_USAGE, "duration_sec must be positive")
+            if duration > MAX_VOICE_SECONDS:
+                raise _Reject(Reason.USAGE_OUT_OF_RANGE, "duration_sec over 86400")
+            return duration, None, None
+        if canonical:
+            bytes_up = _bounded_int(numbers["bytes_up"])
+            bytes_down = _bounded_int(numbers["bytes_down"])
+            session = None
+        else:
+            bytes_up = 0
+            bytes_down = _legacy_bytes(numbers["data_volume_mb"])
+            session = _bounded_int(numbers["session_duration_sec"])
+        if bytes_up < 0 or bytes_down < 0 or bytes_up + bytes_down <= 0:
+            raise _Reject(Reason.NON_POSITIVE_USAGE, "bytes must be positive")
+        if session is not None and session < 0:
+            raise _Reject(Reason.NON_POSITIVE_USAGE, "session_duration_sec must not be negative")
+        if bytes_up + bytes_down > MAX_DATA_BYTES:
+            raise _Reject(Reason.USAGE_OUT_OF_RANGE, f"bytes over {MAX_DATA_BYTES}")
+        if session is not None and session > MAX_SESSION_SECONDS:
+            raise _Reject(Reason.USAGE_OUT_OF_RANGE, "session_duration_sec over 86400")
+        return session, bytes_up, bytes_down
+
+    def _subscriber(self, msisdn: str, local_date: date) -> Subscriber:
+        for subscriber in self.subscribers.get(msisdn, ()):
+            if subscriber.activation_date <= local_date and (
+                subscriber.termination_date is None or local_date < subscriber.termination_date
+            ):
+                return subscriber
+        raise _Reject(Reason.UNKNOWN_SUBSCRIBER, f"no subscriber {msisdn} active on {local_date.isoformat()}")
+
+    # -- rating -----------------------------------------------------------------------------
+
+    def rate(self, cdr: _Cdr) -> dict[str, Any] | _Rejection:
+        plan_rates = self.rates.get(cdr.plan_id)
+        if plan_rates is None:
+            return self._no_rate(cdr, f"plan {cdr.plan_id} not in catalog {self.catalog.version}")
+        zone = self._zone(cdr)
+        band = self._band(cdr.local_weekday, cdr.local_minute)
+        service = cdr.record_type
+        terms = None
+        if zone is not None:
+            for key in ((service, zone, band), (service, zone, "*"), (service, "*", band), (service, "*", "*")):
+                terms = plan_rates.get(key)
+                if terms is not None:
+                    break
+        if terms is None:
+            return self._no_rate(cdr, f"no rate in plan {cdr.plan_id} for {service}/{zone or '-'}/{band}")
+
+        if service == "voice":
+            quantity = cdr.duration_sec or 0
+        elif service == "sms":
+            quantity = 1
+        else:
+            quantity = (cdr.bytes_up or 0) + (cdr.bytes_down or 0)
+        rate = terms.rate
+        first, step = rate.first_increment, rate.next_increment
+        billable = first if quantity <= first else first + -(-(quantity - first) // step) * step
+        charge = _ratio_text(
+            terms.fee_numerator + billable * terms.price_numerator,
+            terms.denominator,
+            self.catalog.rounding_decimals,
+        )
+        return {
+            "cdr_id": cdr.cdr_id,
+            "record_type": cdr.record_type,
+            "event_time": _utc_text(cdr.event_time),
+            "msisdn": cdr.msisdn,
+            "other_party": cdr.other_party,
+            "direction": cdr.direction,
+            "duration_sec": cdr.duration_sec,
+            "bytes_up": cdr.bytes_up,
+            "bytes_down": cdr.bytes_down,
+            "quantity": quantity,
+            "cell_id": cdr.cell_id,
+            "technology": cdr.technology,
+            "visited_country": cdr.visited_country,
+            "roaming": self._roaming(cdr),
+            "source_format": cdr.source_format,
+            "plan_id": cdr.plan_id,
+            "zone": zone,
+            "band": band,
+            "billable_units": billable,
+            "price": terms.price_text,
+            "per": rate.per,
+            "unit_price": terms.unit_price_text,
+            "connect_fee": terms.connect_fee_text,
+            "charge": charge,
+            "currency": self.catalog.currency,
+            "catalog_version": self.catalog.version,
+        }
+
+    def _no_rate(self, cdr: _Cdr, detail: str) -> _Rejection:
+        return _Rejection(Reason.NO_RATE, detail, cdr.msisdn, cdr.cdr_id)
+
+    def _roaming(self, cdr: _Cdr) -> bool:
+        return cdr.visited_country is not None and cdr.visited_country != self.home_country
+
+    def _zone(self, cdr: _Cdr) -> str | None:
+        if self._roaming(cdr):
+            return self.countries.get(cdr.visited_country or "") or self.countries.get("*")
+        if cdr.record_type == "data":
+            return "home"
+        if cdr.direction == "MT":
+            return "incoming"
+        number = cdr.other_party or ""
+        for length in self.prefix_lengths:
+            zone = self.prefixes.get(number[:length]) if length <= len(number) else None
+            if zone is not None:
+                return zone
+        return None
+
+    def _band(self, weekday: int, minute: int) -> str:
+        for name, days, start, end in self.bands:
+            if (days is None or weekday in days) and start <= minute < end:
+                return name
+        raise AssertionError("the catalog guarantees a default band")
+
+
+def _parse_timestamp(value: Any) -> datetime | None:
+    """The instant as naive UTC, or None when RULES.md section 7 refuses it."""
+    match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    microsecond = int((fraction or "")[:6].ljust(6, "0"))
+    try:
+        local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), microsecond)
+    except ValueError:
+        return None
+    offset_minutes = 0
+    if offset != "Z":
+        hours, minutes = int(offset[1:3]), int(offset[4:6])
+        if minutes > 59 or hours * 60 + minutes > 18 * 60:
+            return None
+        offset_minutes = (hours * 60 + minutes) * (-1 if offset[0] == "-" else 1)
+    try:
+        moment = local - timedelta(minutes=offset_minutes)
+    except OverflowError:
+        return None
+    return moment if moment >= EPOCH else None
+
+
+def _legacy_bytes(megabytes: Decimal) -> int:
+    """round_half_up(MB * 1048576) on the exact value; huge magnitudes keep only their sign."""
+    if megabytes > _HUGE or megabytes < -_HUGE:
+        return _bounded_int(megabytes)
+    if megabytes.is_zero() or megabytes.copy_abs() < Decimal("1e-9"):
+        return 0
+    numerator, denominator = megabytes.as_integer_ratio()
+    whole, remainder = divmod(abs(numerator) * BYTES_PER_MB, denominator)
+    if 2 * remainder >= denominator:
+        whole += 1
+    return whole if numerator >= 0 else -whole
+
+
+def _legacy_cdr_id(
+    record_type: str,
+    event_time: datetime,
+    msisdn: str,
+    other_party: str | None,
+    duration: int | None,
+    bytes_down: int | None,
+    cell_id: str | None,
+    technology: str | None,
+) -> str:
+    parts: Sequence[str] = (
+        record_type,
+        _utc_text(event_time),
+        msisdn,
+        other_party or "",
+        "" if duration is None else str(duration),
+        "" if bytes_down is None else str(bytes_down),
+        cell_id or "",
+        technology or "",
+    )
+    return "L" + hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()[:31]
+
+
+def encode_records(rows: Iterable[Mapping[str, Any]]) -> list[bytes]:
+    """Encode dicts as raw records, as a producer would (compact JSON, UTF-8)."""
+    return [json.dumps(row, separators=(",", ":"), ensure_ascii=False).encode("utf-8") for row in rows]
+
+
+__all__ = ["Result", "encode_records", "mediate_and_rate", "split_records"]
