@@ -1,0 +1,98 @@
+"""The file driver: `telecom rate` runs the streaming job's transformation on a JSONL file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .catalog import load_catalog
+from .errors import UsageError
+from .settings import Settings
+from .subscribers import load_subscribers
+
+
+@dataclass(frozen=True)
+class RateFileReport:
+    raw: int
+    rated: int
+    rejected_by_reason: dict[str, int]
+    duplicate: int
+    charge_total: Decimal
+    currency: str
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejected_by_reason.values())
+
+    @property
+    def unexplained(self) -> int:
+        return self.raw - self.rated - self.rejected - self.duplicate
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "raw": self.raw,
+            "rated": self.rated,
+            "rejected": self.rejected,
+            "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
+            "duplicate": self.duplicate,
+            "unexplained": self.unexplained,
+            "rated_charge_total": f"{self.charge_total}",
+            "currency": self.currency,
+        }
+
+
+def _write_single_text(df: Any, target: Path) -> None:
+    """Write a one-column string DataFrame (already ordered) as one text file, atomically."""
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".spark-") as tmp:
+        out = Path(tmp) / "out"
+        df.coalesce(1).write.option("lineSep", "\n").text(str(out))
+        parts = sorted(out.glob("part-*"))
+        staging = Path(tmp) / target.name
+        with open(staging, "wb") as sink:
+            for part in parts:
+                with open(part, "rb") as source:
+                    shutil.copyfileobj(source, sink)
+        staging.replace(target)
+
+
+def rate_file(settings: Settings, input_path: Path, out_dir: Path, catalog_path: Path, subscribers_path: Path,
+              now: datetime) -> RateFileReport:
+    from pyspark.sql import functions as F
+
+    from . import rating
+    from .spark import create_spark
+
+    if not input_path.exists():
+        raise UsageError(f"input not found: {input_path}")
+    catalog = load_catalog(catalog_path)
+    subscribers = load_subscribers(subscribers_path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spark = create_spark(settings, "telecom-rate")
+    raw = rating.file_frame(spark, str(input_path)).persist()
+    result = rating.rate_batch(spark, raw, catalog, subscribers, now)
+    now_col = F.lit(now).cast("timestamp")
+    outcome = result.rated.unionByName(result.rejected).persist()
+    rated = outcome.where(F.col("reason").isNull())
+    rejected = outcome.where(F.col("reason").isNotNull())
+    _write_single_text(rated.orderBy("offset").select(rating.rated_json(rated).alias("value")),
+                       out_dir / "rated.jsonl")
+    _write_single_text(rejected.orderBy("offset").select(rating.rejected_json(rejected, now_col).alias("value")),
+                       out_dir / "rejected.jsonl")
+    by_reason = {r["reason"]: r["count"] for r in rejected.groupBy("reason").count().collect()}
+    totals = rated.agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("_charge")).alias("charge")).first()
+    report = RateFileReport(
+        raw=raw.count(), rated=int(totals["n"]), rejected_by_reason=by_reason,
+        duplicate=result.duplicates.count(),
+        charge_total=(totals["charge"] or Decimal(0)).quantize(Decimal(1).scaleb(-catalog.rounding_decimals)),
+        currency=catalog.currency,
+    )
+    (out_dir / "reconciliation.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
+    outcome.unpersist()
+    raw.unpersist()
+    return report
