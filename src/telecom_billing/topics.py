@@ -34,7 +34,7 @@ def admin_client(settings: Settings, timeout_s: float = 15.0) -> Any:
 
     try:
         return KafkaAdminClient(**python_client_kwargs(settings), request_timeout_ms=int(timeout_s * 1000),
-                                client_id="telecom-admin")
+                                bootstrap_timeout_ms=int(timeout_s * 1000), client_id="telecom-admin")
     except (KafkaError, OSError) as exc:
         raise ServiceUnavailable(f"no Kafka broker answers at {settings.bootstrap_servers} "
                                  f"({type(exc).__name__}); start one with `telecom broker start`") from None
