@@ -75,7 +75,9 @@ class EmbeddedBroker:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
-            "message.max.bytes": str(8 * 1024 * 1024),
+            # Poison records (megabytes long) are rejected with their raw payload, not dropped.
+            "message.max.bytes": str(64 * 1024 * 1024),
+            "replica.fetch.max.bytes": str(64 * 1024 * 1024),
             "log.retention.check.interval.ms": "300000",
         }
         return "".join(f"{k}={v}\n" for k, v in props.items())

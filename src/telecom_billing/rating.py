@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .catalog import ANY, HOME_ZONE, INCOMING_ZONE, Catalog
+from .catalog import ANY, HOME_ZONE, INCOMING_ZONE, Catalog, Rate
 from .reasons import Reason
 from .subscribers import Subscriber
 
@@ -41,8 +41,10 @@ CORRUPT = "_corrupt"
 # Every field is read as a string: Spark's JSON reader gives a number or boolean as its text, so one
 # schema serves both formats and numeric strings ("140") and numbers (140) are handled alike.
 RAW_SCHEMA = T.StructType([T.StructField(f, T.StringType()) for f in (*RAW_FIELDS, CORRUPT)])
-JSON_OPTIONS = {"columnNameOfCorruptRecord": CORRUPT, "allowNonNumericNumbers": "false", "mode": "PERMISSIVE"}
+JSON_OPTIONS = {"columnNameOfCorruptRecord": CORRUPT, "allowNonNumericNumbers": "false", "allowSingleQuotes": "false",
+                "mode": "PERMISSIVE"}
 
+SERVICES = ("voice", "sms", "data")
 KAFKA_COLUMNS = ("value", "topic", "partition", "offset", "timestamp")
 
 TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"
@@ -70,10 +72,11 @@ REJECTED_FIELDS = ("reason", "detail", "raw", "raw_base64", "msisdn", "cdr_id", 
 
 @dataclass(frozen=True)
 class Reference:
-    """Reference data a job rates against: the catalog and the subscriber base as a DataFrame."""
+    """Reference data a job rates against: the catalog, the subscriber base and the resolved rates."""
 
     catalog: Catalog
     subscribers: DataFrame
+    rates: DataFrame
 
 
 def subscribers_frame(spark: SparkSession, subscribers: Iterable[Subscriber]) -> DataFrame:
@@ -83,7 +86,45 @@ def subscribers_frame(spark: SparkSession, subscribers: Iterable[Subscriber]) ->
 
 
 def reference(spark: SparkSession, catalog: Catalog, subscribers: Iterable[Subscriber]) -> Reference:
-    return Reference(catalog, subscribers_frame(spark, subscribers))
+    return Reference(catalog, subscribers_frame(spark, subscribers), rates_frame(spark, catalog))
+
+
+def resolved_rates(cat: Catalog) -> dict[str, Rate]:
+    """`plan|service|zone|band` -> the rate DESIGN.md's precedence picks, for every combination.
+
+    Precedence is applied once here, so rating needs one hash lookup per CDR (a broadcast join).
+    """
+    bands = [b.name for b in cat.time_bands]
+    out: dict[str, Rate] = {}
+    for plan in cat.plans.values():
+        by_key = {(r.service, r.zone, r.band): r for r in plan.rates}
+        for service in SERVICES:
+            for zone in cat.zone_names():
+                for band in bands:
+                    for z, b in ((zone, band), (zone, ANY), (ANY, band), (ANY, ANY)):
+                        found = by_key.get((service, z, b))
+                        if found is not None:
+                            out[f"{plan.id}|{service}|{zone}|{band}"] = found
+                            break
+    return out
+
+
+def rates_frame(spark: SparkSession, cat: Catalog) -> DataFrame:
+    rows = [
+        (key, r.price, r.per, r.first_increment, r.next_increment, r.connect_fee, _money_text(r.price),
+         _money_text(r.connect_fee), _ratio_text(r.price, r.per, UNIT_PRICE_DECIMALS))
+        for key, r in resolved_rates(cat).items()
+    ]
+    schema = ("rate_key string, price decimal(15,6), per bigint, first bigint, next bigint, fee decimal(15,6), "
+              "price_text string, fee_text string, unit_price string")
+    return spark.createDataFrame(rows, schema)
+
+
+def _ratio_text(value: Decimal, per: int, places: int) -> str:
+    """value / per rounded half-up to `places`, as plain text (exact Decimal arithmetic)."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return f"{(value / per).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
 
 
 # --- small column helpers -----------------------------------------------------------------------
@@ -110,38 +151,49 @@ def _format_time(ts: Column) -> Column:
 
 # --- parsing and normalization ------------------------------------------------------------------
 
-def _normalize_msisdn(c: Column, home_cc: str) -> Column:
-    """E.164 digits, or null when the value cannot be a number (RULES.md section 6)."""
-    s = F.regexp_replace(c, r"[ \t\-.()]", "")
-    s = (F.when(s.startswith("+"), F.substring(s, 2, 1 << 20))
-         .when(s.startswith("00"), F.substring(s, 3, 1 << 20))
-         .when(s.startswith("0"), F.concat(F.lit(home_cc), F.substring(s, 2, 1 << 20)))
-         .otherwise(s))
-    return F.when(s.rlike(r"^[1-9][0-9]{7,14}\z"), s)
+def _with_msisdns(df: DataFrame, home_cc: str, **sources: str) -> DataFrame:
+    """Add each `name=source_column` as E.164 digits, or null when it cannot be one (RULES.md 6)."""
+    c = F.col
+    df = _stage(df, **{f"_{n}_clean": F.regexp_replace(c(src), r"[ \t\-.()]", "") for n, src in sources.items()})
+
+    def e164(s: Column) -> Column:
+        return (F.when(s.startswith("+"), F.substring(s, 2, 1 << 20))
+                .when(s.startswith("00"), F.substring(s, 3, 1 << 20))
+                .when(s.startswith("0"), F.concat(F.lit(home_cc), F.substring(s, 2, 1 << 20)))
+                .otherwise(s))
+
+    df = _stage(df, **{f"_{n}_e164": e164(c(f"_{n}_clean")) for n in sources})
+    return _stage(df, **{n: F.when(c(f"_{n}_e164").rlike(r"^[1-9][0-9]{7,14}\z"), c(f"_{n}_e164"))
+                         for n in sources})
 
 
-def _parse_timestamp(c: Column) -> Column:
-    """The instant of an ISO-8601 text with offset (fraction truncated to microseconds), else null.
+def _with_timestamp(df: DataFrame, name: str, source: str) -> DataFrame:
+    """Add `name`: the instant of an ISO-8601 text with offset (fraction truncated to µs), else null.
 
     The regex fixes every position up to the seconds, so the parts are plain substrings.
     """
+    c = F.col
+    text = c(source)
+
     def num(pos: int, length: int) -> Column:
-        return F.substring(c, pos, length).cast("int")
+        return F.substring(text, pos, length).cast("int")
 
     hour, minute, second = num(12, 2), num(15, 2), num(18, 2)
-    utc = c.endswith("Z")
-    offset = F.substring(c, -6, 6)
+    utc = text.endswith("Z")
+    offset = F.substring(text, -6, 6)
     offset_h, offset_m = F.substring(offset, 2, 2).cast("int"), F.substring(offset, 5, 2).cast("int")
     offset_ok = utc | ((offset_m <= 59) & ((offset_h < 18) | ((offset_h == 18) & (offset_m == 0))))
-    valid = c.rlike(_TIMESTAMP) & offset_ok & (hour <= 23) & (minute <= 59) & (second <= 59)
-    fraction = F.rpad(F.substring(F.regexp_extract(c, r"\.([0-9]+)", 1), 1, 6), 6, "0")
-    seconds = F.concat(F.substring(c, 18, 2), F.lit("."), fraction).cast("decimal(8,6)")
-    zone = F.when(utc | ~valid, F.lit("+00:00")).otherwise(offset)
+    df = _stage(df, _ts_ok=text.rlike(_TIMESTAMP) & offset_ok & (hour <= 23) & (minute <= 59) & (second <= 59))
+    fraction = F.rpad(F.substring(F.regexp_extract(text, r"\.([0-9]+)", 1), 1, 6), 6, "0")
+    seconds = F.concat(F.substring(text, 18, 2), F.lit("."), fraction).cast("decimal(8,6)")
+    zone = F.when(c("_ts_ok") & ~utc, offset).otherwise(F.lit("+00:00"))
     # make_timestamp gives null for an impossible date (Feb 30) with ANSI mode off.
-    instant = F.make_timestamp(num(1, 4), num(6, 2), num(9, 2), hour, minute, seconds, zone)
+    df = _stage(df, _ts_instant=F.when(c("_ts_ok"), F.make_timestamp(num(1, 4), num(6, 2), num(9, 2), hour, minute,
+                                                                      seconds, zone)))
+    instant = c("_ts_instant")
     in_range = (instant >= F.lit("1970-01-01 00:00:00").cast("timestamp")) & (
         instant < F.lit("10000-01-01 00:00:00").cast("timestamp"))
-    return F.when(valid & in_range, instant)
+    return _stage(df, **{name: F.when(in_range, instant)})
 
 
 def _stage(df: DataFrame, **columns: Column) -> DataFrame:
@@ -155,6 +207,39 @@ def _stage(df: DataFrame, **columns: Column) -> DataFrame:
 
 _NUMERIC_FIELDS = {"dur": "duration_sec", "up": "bytes_up", "down": "bytes_down", "mb": "data_volume_mb",
                    "sess": "session_duration_sec"}
+# Exponents beyond this (no line is that long) only count by their sign.
+_EXPONENT_CAP = 10**16
+# A legacy volume is cut (toward zero) to this many places before the bytes are rounded: every
+# half-byte boundary (MB = (2n + 1) / 2^21) has at most 21 places, so the cut never moves a value
+# across one and round_half_up(cut * 2^20) is the exact result (RULES.md section 8).
+_MB_PLACES = 21
+
+
+def _number_shape(t: Column) -> dict[str, Column]:
+    """A number's text (RULES.md section 5) as `digits * 10^exp`, exactly: `_sig` its significant
+    digits (no leading or trailing zeros; empty for zero) and `_exp` the exponent (capped)."""
+    mantissa = F.concat(F.regexp_extract(t, r"^[+-]?([0-9]*)", 1), F.regexp_extract(t, r"\.([0-9]*)", 1))
+    fraction_len = F.length(F.regexp_extract(t, r"\.([0-9]*)", 1))
+    exp_sign = F.regexp_extract(t, r"[eE]([+-]?)0*([0-9]*)\z", 1)
+    exp_digits = F.regexp_extract(t, r"[eE]([+-]?)0*([0-9]*)\z", 2)
+    exponent = (F.when(F.length(exp_digits) > 15, F.when(exp_sign == "-", -_EXPONENT_CAP).otherwise(_EXPONENT_CAP))
+                .otherwise(F.coalesce(F.concat(exp_sign, exp_digits).cast("bigint"), F.lit(0))))
+    trailing_zeros = F.length(mantissa) - F.length(F.regexp_replace(mantissa, "0+$", ""))
+    return {
+        "sig": F.regexp_replace(F.regexp_replace(mantissa, "^0+", ""), "0+$", ""),
+        "exp": exponent.cast("bigint") - fraction_len + trailing_zeros,
+    }
+
+
+def _cut_decimal(t: Column, sig: Column, exp: Column, places: int) -> Column:
+    """The number cut toward zero to `places` decimals as decimal(38, places); null when too large."""
+    kept = F.length(sig) + exp + places  # significant digits left after the cut
+    digits = F.when(exp >= -places, sig).otherwise(sig.substr(F.lit(1), kept.cast("int")))
+    scale = F.when(exp >= -places, exp).otherwise(F.lit(-places))
+    text = F.concat(F.when(t.startswith("-"), "-").otherwise(""), digits, F.lit("e"), scale.cast("string"))
+    return (F.when((sig == "") | (kept <= 0), F.lit(0))
+            .when(F.length(sig) + exp > 38 - places, F.lit(None))
+            .otherwise(text).cast(f"decimal(38,{places})"))
 
 
 def mediate(raw: DataFrame, ref: Reference, now: Column) -> DataFrame:
@@ -199,10 +284,11 @@ def mediate(raw: DataFrame, ref: Reference, now: Column) -> DataFrame:
         t = c(f"_{k}_t")
         numeric.update({f"_{k}_num": t.rlike(_NUMBER), f"_{k}_dec": t.cast("decimal(38,10)"),
                         f"_{k}_dbl": t.cast("double")})
+        numeric.update({f"_{k}_{part}": col for part, col in _number_shape(t).items()})
     df = _stage(df, **numeric)
-    df = _stage(df, **{f"_{k}_int": F.coalesce(c(f"_{k}_dec") == F.floor(c(f"_{k}_dec")),
-                                                c(f"_{k}_dbl") == F.floor(c(f"_{k}_dbl")))
-                       for k in _NUMERIC_FIELDS})
+    # Integral exactly (not after a cast that rounds to some scale): zero, or no digit below 10^0.
+    df = _stage(df, **{f"_{k}_int": (c(f"_{k}_sig") == "") | (c(f"_{k}_exp") >= 0) for k in _NUMERIC_FIELDS},
+                _mb_cut=_cut_decimal(c("_mb_t"), c("_mb_sig"), c("_mb_exp"), _MB_PLACES))
 
     def absent(name: str) -> tuple[Column, Column]:
         return f(name).isNull(), _lit_str(f"{name}: absent")
@@ -230,12 +316,11 @@ def mediate(raw: DataFrame, ref: Reference, now: Column) -> DataFrame:
     for (fmt_name, type_name), checks in required.items():
         missing = F.when((c("_fmt") == fmt_name) & (rt == type_name), _first_problem(checks)).otherwise(missing)
 
+    df = _with_msisdns(df, cat.home_country_code, msisdn="_sub_raw", other_party="_op_raw")
+    df = _with_timestamp(df, "_event_ts", "_ts_raw")
     df = _stage(
         df, _missing=missing,
-        msisdn=_normalize_msisdn(c("_sub_raw"), cat.home_country_code),
-        other_party=_normalize_msisdn(c("_op_raw"), cat.home_country_code),
-        _event_ts=_parse_timestamp(c("_ts_raw")),
-        _legacy_down=F.round(c("_mb_dec") * F.lit(BYTES_PER_MB), 0),
+        _legacy_down=F.round(c("_mb_cut") * F.lit(BYTES_PER_MB), 0),
     )
     # Range checks use doubles (exact for every integer they can accept); values use decimals.
     df = _stage(
@@ -285,7 +370,7 @@ def mediate(raw: DataFrame, ref: Reference, now: Column) -> DataFrame:
     df = _stage(
         df,
         record_type=rt,
-        direction=F.when(is_voice | is_sms, f("direction")),
+        direction=F.when(is_voice | is_sms, F.when(canonical, f("direction")).otherwise(F.lit("MO"))),
         duration_sec=F.when(is_voice, c("_dur_dec")).when(is_data & legacy, c("_sess_dec")).cast("bigint"),
         bytes_up=F.when(is_data, F.when(canonical, c("_up_dec")).otherwise(F.lit(0))).cast("bigint"),
         bytes_down=F.when(is_data, F.when(canonical, c("_down_dec")).otherwise(c("_legacy_down"))).cast("bigint"),
@@ -378,24 +463,6 @@ def _band_expr(cat: Catalog, weekday: Column, minute: Column) -> Column:
     return expr if expr is not None else F.lit(None).cast("string")
 
 
-_RATE_TYPE = "struct<price:decimal(15,6),per:bigint,first:bigint,next:bigint,fee:decimal(15,6),price_text:string,fee_text:string>"
-
-
-def _rate_map(cat: Catalog) -> Column:
-    pairs = []
-    for plan in cat.plans.values():
-        for r in plan.rates:
-            value = F.struct(
-                F.lit(str(r.price)).cast("decimal(15,6)").alias("price"), F.lit(r.per).cast("bigint").alias("per"),
-                F.lit(r.first_increment).cast("bigint").alias("first"),
-                F.lit(r.next_increment).cast("bigint").alias("next"),
-                F.lit(str(r.connect_fee)).cast("decimal(15,6)").alias("fee"),
-                F.lit(_money_text(r.price)).alias("price_text"), F.lit(_money_text(r.connect_fee)).alias("fee_text"),
-            )
-            pairs.append((f"{plan.id}|{r.service}|{r.zone}|{r.band}", value))
-    return _map_literal(pairs)
-
-
 def round_half_up_ratio(numerator: Column, denominator: Column, decimals: int) -> Column:
     """numerator / denominator (non-negative integers) rounded half-up to `decimals`, exactly.
 
@@ -448,16 +515,13 @@ def rate(mediated: DataFrame, ref: Reference, now: Column) -> DataFrame:
         _minute=F.hour(c("_local_ts")) * 60 + F.minute(c("_local_ts")),
     )
     df = _stage(df, band=_band_expr(cat, c("_weekday"), c("_minute")))
-    rates = _rate_map(cat)
-
-    def key(zone: Column | str, band: Column | str) -> Column:
-        return F.concat_ws("|", c("plan_id"), c("record_type"),
-                           zone if isinstance(zone, Column) else F.lit(zone),
-                           band if isinstance(band, Column) else F.lit(band))
-
-    chosen = F.coalesce(*[F.element_at(rates, key(z, b)) for z, b in (
-        (c("zone"), c("band")), (c("zone"), ANY), (ANY, c("band")), (ANY, ANY))])
-    df = _stage(df, _rate=F.when(c("reason").isNull() & c("zone").isNotNull(), chosen))
+    key = F.when(c("reason").isNull() & c("zone").isNotNull(),
+                 F.concat_ws("|", c("plan_id"), c("record_type"), c("zone"), c("band")))
+    df = _stage(df, _rate_key=key)
+    rates = F.broadcast(ref.rates)
+    df = df.join(rates, df["_rate_key"] == rates["rate_key"], "left").select(
+        *df.columns, F.when(rates["rate_key"].isNotNull(), F.struct(*[rates[n] for n in rates.columns]))
+        .alias("_rate"))
     plan_known = c("plan_id").isin(*cat.plans) if cat.plans else F.lit(False)
     no_rate_detail = (
         F.when(~plan_known, F.concat(F.lit("plan "), c("plan_id"), F.lit(f" not in catalog {cat.version}")))
@@ -470,15 +534,12 @@ def rate(mediated: DataFrame, ref: Reference, now: Column) -> DataFrame:
         _detail=F.when(is_no_rate, no_rate_detail).otherwise(c("detail")),
         billable_units=billable_units(c("quantity"), c("_rate.first"), c("_rate.next")),
         price=c("_rate.price_text"), per=c("_rate.per"), connect_fee=c("_rate.fee_text"),
-        _unit_price=round_half_up_ratio((c("_rate.price") * F.lit(10 ** PRICE_SCALE)).cast("decimal(38,0)"),
-                                        (c("_rate.per") * F.lit(10 ** PRICE_SCALE)).cast("decimal(38,0)"),
-                                        UNIT_PRICE_DECIMALS),
+        unit_price=c("_rate.unit_price"),
         currency=F.lit(cat.currency), catalog_version=F.lit(cat.version), rated_at=_format_time(now),
     )
     df = _stage(df, _charge=exact_charge(c("_rate.fee"), c("billable_units"), c("_rate.price"), c("_rate.per"),
                                          cat.rounding_decimals))
     return df.drop("reason", "detail").withColumnsRenamed({"_reason": "reason", "_detail": "detail"}).withColumns({
-        "unit_price": decimal_text(c("_unit_price"), UNIT_PRICE_DECIMALS),
         "charge": decimal_text(c("_charge"), cat.rounding_decimals),
     })
 

@@ -1,0 +1,58 @@
+"""`telecom stream`: the Structured Streaming mediation + rating job."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..settings import add_common_flags, settings_from_args
+
+NAME = "stream"
+HELP = "run the streaming job: cdr.raw -> mediation + rating -> cdr.rated / cdr.rejected"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--once", action="store_true", help="drain what is in cdr.raw now, then exit")
+    parser.add_argument("--trigger", default=None,
+                        help="micro-batch interval, e.g. '2 seconds' (env TELECOM_TRIGGER), or 'realtime:5 seconds'")
+    parser.add_argument("--max-offsets-per-trigger", type=int, default=500_000,
+                        help="cap on records per micro-batch (default 500000; 0 = no cap)")
+    parser.add_argument("--dedup-window", default="24 hours",
+                        help="how long seen cdr_ids are kept, in arrival time (default '24 hours')")
+    parser.add_argument("--checkpoint-dir", dest="checkpoint_dir", type=Path, default=None,
+                        help="checkpoint folder (env TELECOM_CHECKPOINT_DIR)")
+    parser.add_argument("--starting-offsets", default="earliest", choices=["earliest", "latest"],
+                        help="where a new query (no checkpoint yet) starts in cdr.raw")
+    parser.add_argument("--catalog", type=Path, default=None, help="tariff catalog (default data/catalog)")
+    parser.add_argument("--subscribers", type=Path, default=None, help="subscriber base (default data/subscribers.csv)")
+    add_common_flags(parser, spark=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..catalog import load_catalog
+    from ..spark import create_spark
+    from ..stream import ProgressPrinter, StreamOptions, run_until_stopped, start_stream, validate_trigger
+    from ..subscribers import load_subscribers
+    from ..topics import ensure_topics
+
+    settings = settings_from_args(args)
+    trigger = "once" if args.once else validate_trigger(args.trigger or settings.trigger)
+    options = StreamOptions(trigger=trigger, max_offsets_per_trigger=args.max_offsets_per_trigger or None,
+                            dedup_window=args.dedup_window, starting_offsets=args.starting_offsets)
+    catalog = load_catalog(args.catalog or settings.catalog_dir)
+    subscribers = load_subscribers(args.subscribers or settings.subscribers_file)
+    ensure_topics(settings)
+    spark = create_spark(settings, "telecom-stream")
+    listener = ProgressPrinter(lambda line: print(line, flush=True))
+    spark.streams.addListener(listener)
+    checkpoint = str(settings.checkpoint_dir / "rating")
+    print(f"rating {settings.topic_raw} -> {settings.topic_rated} / {settings.topic_rejected} "
+          f"(catalog {catalog.version}, {len(subscribers)} subscribers, trigger {trigger}, checkpoint {checkpoint})",
+          flush=True)
+    try:
+        query = start_stream(spark, settings, catalog, subscribers, options, checkpoint)
+        run_until_stopped(query, lambda line: print(line, flush=True))
+    finally:
+        spark.streams.removeListener(listener)
+        spark.stop()
+    return 0

@@ -1,0 +1,148 @@
+"""The stream driver: `cdr.raw` -> mediation + rating -> `cdr.rated` + `cdr.rejected`.
+
+One Structured Streaming query with one Kafka sink (each row names its topic), checkpointed, so a
+restart resumes where the last committed micro-batch ended. The sink is at-least-once: a batch
+that was written but not committed is written again after a crash, and billing deduplicates by
+`cdr_id`. Deduplication here keeps seen ids for `dedup_window` of arrival time (RULES.md 11).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQueryListener
+
+from . import rating
+from .catalog import Catalog
+from .errors import TelecomError, UsageError
+from .kafka_clients import spark_kafka_options
+from .settings import Settings
+from .subscribers import Subscriber
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    trigger: str = "2 seconds"          # a processing-time interval, "once" (drain and exit) or "realtime:<d>"
+    max_offsets_per_trigger: int | None = 500_000
+    dedup_window: str = "24 hours"
+    starting_offsets: str = "earliest"
+    query_name: str = "cdr-rating"
+
+
+def rating_query_frame(spark: SparkSession, settings: Settings, catalog: Catalog, subscribers: list[Subscriber],
+                       options: StreamOptions) -> DataFrame:
+    """The streaming DataFrame of (topic, key, value) records for the Kafka sink."""
+    reader = (spark.readStream.format("kafka").options(**spark_kafka_options(settings))
+              .option("subscribe", settings.topic_raw)
+              .option("startingOffsets", options.starting_offsets)
+              .option("failOnDataLoss", "true"))
+    if options.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
+    raw = reader.load().select(*rating.KAFKA_COLUMNS)
+    ref = rating.reference(spark, catalog, subscribers)
+    now = F.current_timestamp()  # one value per micro-batch
+    mediated = rating.mediate(raw, ref, now)
+    # One linear plan (the source is read once): rejected rows get a key of their own (their Kafka
+    # coordinates), so only accepted copies of a cdr_id can collide.
+    key = F.when(F.col("reason").isNull(), F.concat(F.lit("id:"), F.col("cdr_id"))).otherwise(
+        F.concat_ws(":", F.lit("raw"), F.col("partition"), F.col("offset")))
+    deduplicated = (mediated.withColumn("_dedup_key", key)
+                    .withWatermark("timestamp", options.dedup_window)
+                    .dropDuplicatesWithinWatermark(["_dedup_key"]))
+    return rating.to_kafka_records(rating.rate(deduplicated, ref, now), now, settings.topic_rated,
+                                   settings.topic_rejected)
+
+
+class ProgressPrinter(StreamingQueryListener):
+    """One line per micro-batch: rows, rows/s, batch duration."""
+
+    def __init__(self, out: Callable[[str], None]) -> None:
+        self.out = out
+
+    def onQueryStarted(self, event: Any) -> None:
+        self.out(f"stream started: id {event.id}")
+
+    def onQueryProgress(self, event: Any) -> None:
+        p = event.progress
+        if p.numInputRows == 0:
+            return
+        duration = p.durationMs.get("triggerExecution", 0)
+        self.out(f"batch {p.batchId}: {p.numInputRows} rows in {duration} ms "
+                 f"({p.processedRowsPerSecond:,.0f} rows/s)")
+
+    def onQueryIdle(self, event: Any) -> None:
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:
+        self.out("stream stopped" + (f": {event.exception.splitlines()[0]}" if event.exception else ""))
+
+
+def start_stream(spark: SparkSession, settings: Settings, catalog: Catalog, subscribers: list[Subscriber],
+                 options: StreamOptions, checkpoint: str) -> StreamingQuery:
+    frame = rating_query_frame(spark, settings, catalog, subscribers, options)
+    writer = (frame.writeStream.format("kafka").options(**spark_kafka_options(settings))
+              .option("kafka.compression.type", "lz4")
+              .option("kafka.linger.ms", "5")
+              .option("kafka.acks", "all")
+              # A rejected poison record carries its raw payload: allow large records through.
+              .option("kafka.max.request.size", str(MAX_RECORD_BYTES))
+              .option("checkpointLocation", checkpoint)
+              .queryName(options.query_name))
+    if options.trigger == "once":
+        writer = writer.trigger(availableNow=True)
+    elif options.trigger.startswith("realtime:"):
+        writer = writer.trigger(realTime=options.trigger.split(":", 1)[1])
+    else:
+        writer = writer.trigger(processingTime=options.trigger)
+    try:
+        return writer.start()
+    except Exception as exc:  # pyspark's analysis errors: report the first line, not a traceback
+        raise TelecomError(f"cannot start the stream: {str(exc).splitlines()[0]}") from None
+
+
+def run_until_stopped(query: StreamingQuery, out: Callable[[str], None] = print) -> None:
+    """Wait for the query; SIGTERM / SIGINT stop it cleanly (the current batch finishes first)."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        out(f"signal {signal.Signals(signum).name}: stopping after the current batch")
+        stop.set()
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while query.isActive and not stop.is_set():
+            query.awaitTermination(1)
+        if query.isActive:
+            query.stop()
+        error = query.exception()
+        if error is not None:
+            raise TelecomError(f"the stream failed: {str(error).splitlines()[0]}")
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def validate_trigger(text: str) -> str:
+    if text == "once" or text.startswith("realtime:"):
+        return text
+    if not text.split() or not text.split()[0].isdigit():
+        raise UsageError(f"--trigger: expected an interval like '2 seconds', 'once' or 'realtime:5 seconds', got {text!r}")
+    return text
+
+
+__all__ = ["ProgressPrinter", "StreamOptions", "rating_query_frame", "run_until_stopped", "start_stream",
+           "validate_trigger"]
