@@ -83,8 +83,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from telecom_billing.spark import create_spark
 
     settings = dataclasses.replace(load_settings(), spark_master="local[2]", shuffle_partitions=2,
-                                   local_dir=load_settings().local_dir)
-    os.environ.setdefault("TELECOM_DRIVER_MEMORY", "3g")
+                                   driver_memory="3g")
     session = create_spark(settings, "telecom-tests")
     try:
         yield session

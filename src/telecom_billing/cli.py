@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -49,6 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"telecom {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # an unexpected failure still gets one line; TELECOM_DEBUG=1 shows the traceback
+        if os.environ.get("TELECOM_DEBUG"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        print(f"telecom {args.command}: error: {type(exc).__name__}: {first} (TELECOM_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class Settings:
     spark_master: str = "local[2]"
     trigger: str = "2 seconds"
     shuffle_partitions: int = 4
+    driver_memory: str = "4g"
     broker_port: int = 9092
     controller_port: int = 9093
     # Extra Kafka client properties (SASL / TLS), "key=value,key=value" with Kafka's own names.

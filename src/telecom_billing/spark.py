@@ -24,7 +24,7 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.default.parallelism": str(settings.shuffle_partitions),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.driver.memory": os.environ.get("TELECOM_DRIVER_MEMORY", "4g"),
+        "spark.driver.memory": settings.driver_memory,
         "spark.sql.streaming.stateStore.providerClass":
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
         "spark.sql.adaptive.enabled": "true",

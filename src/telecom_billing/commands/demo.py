@@ -1,23 +1,35 @@
-"""`telecom demo`: the whole pipeline on the embedded stack, end to end.
+"""`telecom demo`: the whole pipeline on a fresh embedded stack, end to end.
 
-Starts the embedded broker (unless one already answers at the bootstrap servers), creates the
-topics, runs every stage, stops the broker it started, and says where the output is.
+A fresh single-node broker (its own folder under `.local/demo`), the topics, a month of generated
+traffic for the default subscriber base produced into `cdr.raw`, the streaming job draining it
+into `cdr.rated` / `cdr.rejected`, and the billing job turning the month into invoices. The broker
+is stopped at the end (unless `--keep-broker`), and the demo says where everything is.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
+import shutil
 import time
+from decimal import Decimal
+from pathlib import Path
 
+from ..broker import EmbeddedBroker
+from ..cli import main as telecom
+from ..errors import TelecomError
 from ..settings import Settings, load_settings
 from ..topics import ensure_topics
-from .broker import broker_for
 
 NAME = "demo"
-HELP = "run the whole pipeline on the embedded Kafka broker and local Spark"
+HELP = "run the whole pipeline (generate, produce, stream, bill) on a fresh embedded broker and local Spark"
+
+DEMO_PERIOD = "2026-10"  # the generator's reference month
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--count", type=int, default=200_000, help="CDRs to generate for the month (default 200000)")
     parser.add_argument("--keep-broker", action="store_true", help="leave the broker running at the end")
 
 
@@ -26,25 +38,63 @@ def _stage(title: str) -> float:
     return time.monotonic()
 
 
-def run_stages(settings: Settings) -> None:
-    started = _stage("topics")
-    ensure_topics(settings)
-    print(f"topics ready in {time.monotonic() - started:.1f} s: "
-          f"{settings.topic_raw}, {settings.topic_rated}, {settings.topic_rejected}")
+def _run(args: list[str]) -> None:
+    code = telecom(args)
+    if code != 0:
+        raise TelecomError(f"`telecom {' '.join(args)}` exited with {code}")
+
+
+def print_summary(period_dir: Path) -> None:
+    rows = list(csv.DictReader((period_dir / "summary.csv").open()))
+    by_plan: dict[str, list[Decimal]] = {}
+    for row in rows:
+        totals = by_plan.setdefault(row["plan_id"], [Decimal(0), Decimal(0), Decimal(0)])
+        totals[0] += 1
+        totals[1] += Decimal(row["subtotal"])
+        totals[2] += Decimal(row["total"])
+    print(f"\n{'plan':<14}{'invoices':>10}{'subtotal':>16}{'total (tax incl.)':>20}")
+    for plan, (count, subtotal, total) in sorted(by_plan.items()):
+        print(f"{plan:<14}{int(count):>10}{subtotal:>16}{total:>20}")
+    grand = [sum((t[i] for t in by_plan.values()), Decimal(0)) for i in range(3)]
+    print(f"{'all':<14}{int(grand[0]):>10}{grand[1]:>16}{grand[2]:>20}")
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    broker = broker_for(settings)
-    begun = _stage(f"broker ({settings.bootstrap_servers})")
-    owned = broker.running_pid() is None
+    base = load_settings()
+    home = base.local_dir / "demo"
+    settings: Settings = dataclasses.replace(base, checkpoint_dir=home / "checkpoints")
+    begun = _stage(f"fresh embedded broker on localhost:{settings.broker_port}")
+    broker = EmbeddedBroker(home=home / "broker", jars_dir=settings.jars_dir, port=settings.broker_port,
+                            controller_port=settings.controller_port)
+    broker.stop()
+    shutil.rmtree(home, ignore_errors=True)
     pid = broker.start()
-    print(f"broker {'started' if owned else 'already running'}: pid {pid}")
+    settings = dataclasses.replace(settings, bootstrap_servers=broker.bootstrap_servers)
+    print(f"broker ready: pid {pid}, data in {broker.data_dir}")
+    common = ["--bootstrap-servers", settings.bootstrap_servers]
+    out = settings.output_dir / "invoices"
     try:
-        run_stages(settings)
+        started = _stage("topics")
+        ensure_topics(settings)
+        print(f"{settings.topic_raw}, {settings.topic_rated}, {settings.topic_rejected} "
+              f"({time.monotonic() - started:.1f} s)")
+        _stage(f"generate + produce {args.count:,} CDRs of {DEMO_PERIOD} into {settings.topic_raw}")
+        _run(["produce", "--count", str(args.count), *common])
+        _stage("stream: mediation + rating (drains cdr.raw, then stops)")
+        _run(["stream", "--once", "--checkpoint-dir", str(settings.checkpoint_dir), *common])
+        _stage(f"bill {DEMO_PERIOD} from {settings.topic_rated}")
+        _run(["bill", "--period", DEMO_PERIOD, "--out", str(out), "--force", *common])
     finally:
-        if owned and not args.keep_broker:
+        if not args.keep_broker:
             broker.stop()
             print("\nbroker stopped")
+    period_dir = out / f"period={DEMO_PERIOD}"
+    print_summary(period_dir)
+    html = sorted((period_dir / "html").glob("*.html"))
+    print(f"\ninvoices:        {period_dir}")
+    print(f"report:          {period_dir / 'report.html'}")
+    if html:
+        print(f"one invoice:     {html[0]}")
+    print(f"reconciliation:  {period_dir / 'reconciliation.json'}")
     print(f"demo finished in {time.monotonic() - begun:.0f} s")
     return 0
