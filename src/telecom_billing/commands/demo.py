@@ -9,12 +9,9 @@ is stopped at the end (unless `--keep-broker`), and the demo says where everythi
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import shutil
 import time
-from decimal import Decimal
-from pathlib import Path
 
 from ..broker import EmbeddedBroker
 from ..cli import main as telecom
@@ -29,7 +26,7 @@ DEMO_PERIOD = "2026-10"  # the generator's reference month
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--count", type=int, default=200_000, help="CDRs to generate for the month (default 200000)")
+    parser.add_argument("--count", type=int, default=100_000, help="CDRs to generate for the month (default 100000)")
     parser.add_argument("--keep-broker", action="store_true", help="leave the broker running at the end")
 
 
@@ -42,21 +39,6 @@ def _run(args: list[str]) -> None:
     code = telecom(args)
     if code != 0:
         raise TelecomError(f"`telecom {' '.join(args)}` exited with {code}")
-
-
-def print_summary(period_dir: Path) -> None:
-    rows = list(csv.DictReader((period_dir / "summary.csv").open()))
-    by_plan: dict[str, list[Decimal]] = {}
-    for row in rows:
-        totals = by_plan.setdefault(row["plan_id"], [Decimal(0), Decimal(0), Decimal(0)])
-        totals[0] += 1
-        totals[1] += Decimal(row["subtotal"])
-        totals[2] += Decimal(row["total"])
-    print(f"\n{'plan':<14}{'invoices':>10}{'subtotal':>16}{'total (tax incl.)':>20}")
-    for plan, (count, subtotal, total) in sorted(by_plan.items()):
-        print(f"{plan:<14}{int(count):>10}{subtotal:>16}{total:>20}")
-    grand = [sum((t[i] for t in by_plan.values()), Decimal(0)) for i in range(3)]
-    print(f"{'all':<14}{int(grand[0]):>10}{grand[1]:>16}{grand[2]:>20}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,7 +71,6 @@ def run(args: argparse.Namespace) -> int:
             broker.stop()
             print("\nbroker stopped")
     period_dir = out / f"period={DEMO_PERIOD}"
-    print_summary(period_dir)
     html = sorted((period_dir / "html").glob("*.html"))
     print(f"\ninvoices:        {period_dir}")
     print(f"report:          {period_dir / 'report.html'}")

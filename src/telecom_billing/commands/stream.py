@@ -53,6 +53,6 @@ def run(args: argparse.Namespace) -> int:
         query = start_stream(spark, settings, catalog, subscribers, options, checkpoint)
         run_until_stopped(query, lambda line: print(line, flush=True))
     finally:
+        # The session stays up: `telecom demo` bills in the same process right after.
         spark.streams.removeListener(listener)
-        spark.stop()
     return 0
