@@ -1,0 +1,641 @@
+"""Billing (DESIGN.md section 7, docs/BILLING.md): rated CDRs of one month -> invoices, in Spark.
+
+Every step is a `DataFrame -> DataFrame` function of native Spark expressions; money is
+`DecimalType` sized from the catalog so that no product or quotient ever loses precision
+(`spark.sql.decimalOperations.allowPrecisionLoss` is off in our sessions) and every half-up
+rounding is exact. The flow:
+
+    parse_rated -> in_period -> deduplicate -> attach_subscribers -> apply_allowances
+        -> summarize (one aggregate: per subscriber, service, zone, allowance, local hour)
+        -> usage_lines / allowance_use / hourly_usage / status_totals -> build_invoices
+
+Allowances are consumed in `(event_time, cdr_id)` order per subscriber with running sums over one
+window: allowances are grouped in *levels* (an allowance overlapping an earlier one of the same
+plan sits one level deeper), and each level is one more running sum on the same sort, because a
+CDR only falls through to a deeper allowance once the shallower ones it matches are used up.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .catalog import Catalog, Plan
+from .errors import ServiceUnavailable, TelecomError, UsageError
+from .settings import Settings
+from .subscribers import Subscriber
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+# A CDR's amount and an invoice's amounts stay below 10**14 units of the currency.
+AMOUNT_DIGITS = 14
+MONEY_SCALE = 6  # catalog money has at most 6 decimals (RULES.md section 17)
+INVOICE_NUMBER = re.compile(r"INV-[0-9]{6}-[0-9A-F]{10}")
+
+# Status of a rated record in the billing run; only OK is billed, the rest is reported as unexplained.
+OK = "ok"
+UNREADABLE = "unreadable"  # no usable event_time: it cannot be placed in any period
+INVALID = "invalid"  # in the period, but a field billing needs is missing or out of range
+NO_SUBSCRIBER = "no_subscriber"  # no subscriber with that msisdn is active on the event's local date
+
+# The rated CDR fields billing reads (RULES.md section 16); money stays a string until cast.
+RATED_FIELDS: tuple[tuple[str, str], ...] = (
+    ("cdr_id", "string"),
+    ("record_type", "string"),
+    ("event_time", "string"),
+    ("msisdn", "string"),
+    ("zone", "string"),
+    ("quantity", "bigint"),
+    ("billable_units", "bigint"),
+    ("price", "string"),
+    ("per", "bigint"),
+    ("connect_fee", "string"),
+    ("charge", "string"),
+    ("rated_at", "string"),
+)
+RATED_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in RATED_FIELDS)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A billing period: one calendar month, local to the catalog's time zone."""
+
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        match = re.fullmatch(r"([0-9]{4})-([0-9]{2})", text or "")
+        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1970:
+            raise UsageError(f"--period must be a month YYYY-MM (1970 or later), got {text!r}")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    @property
+    def label(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def compact(self) -> str:
+        return f"{self.year:04d}{self.month:02d}"
+
+    @property
+    def first_day(self) -> date:
+        return date(self.year, self.month, 1)
+
+    @property
+    def last_day(self) -> date:
+        return date(self.year, self.month, self.days)
+
+    @property
+    def next_first_day(self) -> date:
+        return date(self.year + self.month // 12, self.month % 12 + 1, 1)
+
+    @property
+    def days(self) -> int:
+        return calendar.monthrange(self.year, self.month)[1]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Decimal widths for one catalog: wide enough for its prices, narrow enough for exact quotients."""
+
+    price_digits: int  # integer digits of the largest price or connect fee
+    per_digits: int  # digits of the largest `per`
+    rounding: int  # the catalog's rounding_decimals
+
+    @classmethod
+    def for_catalog(cls, catalog: Catalog) -> Sizes:
+        rates = [r for plan in catalog.plans.values() for r in plan.rates]
+        biggest = max([r.price for r in rates] + [r.connect_fee for r in rates] + [0])
+        sizes = cls(price_digits=max(1, len(str(int(biggest)))), per_digits=len(str(max(r.per for r in rates))),
+                    rounding=catalog.rounding_decimals)
+        if sizes.quotient_precision > 38 or sizes.sum_scale > 38 - AMOUNT_DIGITS - 1:
+            raise TelecomError(
+                f"catalog {catalog.version}: prices up to {biggest}, 'per' up to {max(r.per for r in rates)} and "
+                f"rounding_decimals {catalog.rounding_decimals} need more than the 38 digits of an exact Spark "
+                "decimal; lower one of them")
+        return sizes
+
+    @property
+    def price_type(self) -> str:
+        return f"decimal({self.price_digits + MONEY_SCALE},{MONEY_SCALE})"
+
+    @property
+    def per_type(self) -> str:
+        return f"decimal({self.per_digits},0)"
+
+    @property
+    def numerator_scale(self) -> int:
+        # One digit beyond what makes the quotient's own rounding invisible at `rounding` places.
+        return MONEY_SCALE + self.rounding + 1
+
+    @property
+    def quotient_precision(self) -> int:
+        numerator_digits = self.per_digits + self.price_digits + self.numerator_scale
+        return numerator_digits + self.per_digits + 1
+
+    @property
+    def sum_scale(self) -> int:
+        return self.numerator_scale + self.per_digits + 1
+
+    @property
+    def amount_type(self) -> str:
+        return f"decimal({AMOUNT_DIGITS + self.rounding},{self.rounding})"
+
+    @property
+    def charge_type(self) -> str:
+        return f"decimal({AMOUNT_DIGITS + self.rounding},{self.rounding})"
+
+
+# -- rated input -------------------------------------------------------------------------------------
+
+
+def parse_rated(lines: DataFrame, column: str = "value") -> DataFrame:
+    """One rated CDR JSON document per row of `column` -> the typed fields billing reads.
+
+    Blank rows are not records. A row that is not JSON keeps null fields and is reported, never
+    dropped.
+    """
+    from pyspark.sql import functions as F
+
+    text = F.col(column).cast("string")
+    parsed = lines.where(F.trim(text) != "").select(F.from_json(text, RATED_SCHEMA).alias("r"))
+    return parsed.select("r.*")
+
+
+def typed_rated(rated: DataFrame, catalog: Catalog, period: Period) -> DataFrame:
+    """Typed columns, the local time of the event, and a `status` (`ok` / `unreadable` / `invalid`)
+    for the records of `period` plus the unreadable ones (which belong to no period)."""
+    from pyspark.sql import functions as F
+
+    sizes = Sizes.for_catalog(catalog)
+    event_ts = F.to_timestamp("event_time")
+    local = F.from_utc_timestamp(event_ts, catalog.timezone)
+    typed = rated.select(
+        F.col("cdr_id"),
+        F.col("record_type").alias("service"),
+        event_ts.alias("event_ts"),
+        F.col("event_time"),
+        F.col("msisdn"),
+        F.col("zone"),
+        F.col("quantity"),
+        F.col("billable_units"),
+        F.col("price").cast(sizes.price_type).alias("price"),
+        F.col("per"),
+        F.coalesce(F.col("connect_fee"), F.lit("0")).cast(sizes.price_type).alias("connect_fee"),
+        F.col("charge").cast(sizes.charge_type).alias("charge"),
+        F.col("charge").isNotNull().alias("_has_charge"),
+        F.col("rated_at"),
+        F.to_date(local).alias("local_date"),
+        F.hour(local).alias("local_hour"),
+    )
+    problem = F.when(F.col("event_ts").isNull(), F.lit("event_time: absent or not a timestamp"))
+    for name, condition in (
+        ("cdr_id", F.col("cdr_id").isNull() | (F.col("cdr_id") == "")),
+        ("record_type", ~F.coalesce(F.col("service").isin("voice", "sms", "data"), F.lit(False))),
+        ("msisdn", F.col("msisdn").isNull()),
+        ("zone", F.col("zone").isNull()),
+        ("quantity", F.coalesce(F.col("quantity") < 0, F.lit(True))),
+        ("billable_units", F.coalesce(F.col("billable_units") < 0, F.lit(True))),
+        ("price", F.coalesce(F.col("price") < 0, F.lit(True))),
+        ("per", F.coalesce((F.col("per") <= 0) | (F.col("per") >= 10**sizes.per_digits), F.lit(True))),
+        ("connect_fee", F.coalesce(F.col("connect_fee") < 0, F.lit(True))),
+        ("charge", F.col("_has_charge") & F.col("charge").isNull()),
+    ):
+        problem = problem.when(condition, F.lit(f"{name}: absent or out of range for catalog {catalog.version}"))
+    in_period = F.col("local_date").between(F.lit(period.first_day), F.lit(period.last_day))
+    return (
+        typed.withColumn("problem", problem).drop("_has_charge")
+        .where(F.col("event_ts").isNull() | in_period)
+        .withColumn("status", F.when(F.col("event_ts").isNull(), F.lit(UNREADABLE))
+                    .when(F.col("problem").isNotNull(), F.lit(INVALID)).otherwise(F.lit(OK)))
+    )
+
+
+def deduplicate(cdrs: DataFrame) -> DataFrame:
+    """Keep one copy per `cdr_id` among the records with status `ok` (the earliest `rated_at`;
+    copies from an at-least-once sink are identical otherwise). `copies` counts what was kept for."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    key = F.when(F.col("status") == OK, F.col("cdr_id"))
+    ranked = cdrs.withColumn("_key", key)
+    order = [F.col(c).asc_nulls_last() for c in ("rated_at", "event_ts", "msisdn", "service", "zone",
+                                                  "billable_units", "quantity", "price", "per",
+                                                  "connect_fee", "charge")]
+    by_id = Window.partitionBy("_key").orderBy(*order)
+    whole = Window.partitionBy("_key")
+    return (
+        ranked.withColumn("_rank", F.row_number().over(by_id))
+        .withColumn("copies", F.when(F.col("_key").isNull(), F.lit(1)).otherwise(F.count(F.lit(1)).over(whole)))
+        .where(F.col("_key").isNull() | (F.col("_rank") == 1))
+        .drop("_key", "_rank")
+    )
+
+
+# -- subscribers ---------------------------------------------------------------------------------------
+
+
+def subscriber_frame(spark: SparkSession, subscribers: Sequence[Subscriber], catalog: Catalog,
+                     period: Period) -> DataFrame:
+    """The subscribers with at least one active day in the period, with their recurring fee.
+
+    `sub_id` is the subscriber's position in `subscribers`; the invoice number is a hash of the
+    msisdn and activation date, so it never changes when other subscribers are added.
+    """
+    from pyspark.sql import functions as F
+
+    missing = sorted({s.plan_id for s in subscribers if _active_days(s, period) and s.plan_id not in catalog.plans})
+    if missing:
+        raise TelecomError(f"subscribers active in {period.label} have plans missing from catalog "
+                           f"{catalog.version}: {', '.join(missing)}")
+    rows = [(i, s.msisdn, s.name, s.address, s.plan_id, s.activation_date, s.termination_date)
+            for i, s in enumerate(subscribers)]
+    base = spark.createDataFrame(rows, "sub_id int, msisdn string, name string, address string, plan_id string, "
+                                       "activation_date date, termination_date date")
+    first, after = F.lit(period.first_day), F.lit(period.next_first_day)
+    active_end = F.least(F.coalesce(F.col("termination_date"), after), after)
+    active_days = F.greatest(F.datediff(active_end, F.greatest(F.col("activation_date"), first)), F.lit(0))
+    fees = F.create_map(*[part for plan in catalog.plans.values() for part in (
+        F.lit(plan.id), F.lit(str(plan.monthly_fee)).cast(f"decimal({9 + MONEY_SCALE},{MONEY_SCALE})"))])
+    subscriber_key = F.concat_ws("|", F.col("msisdn"), F.date_format("activation_date", "yyyy-MM-dd"))
+    recurring = round_ratio(F.element_at(fees, F.col("plan_id")) * F.col("active_days"), 9 + 2, MONEY_SCALE,
+                            F.lit(period.days), 2, 2).cast(money_type())
+    return (
+        base.withColumn("active_days", active_days)
+        .where(F.col("active_days") > 0)
+        .withColumns({
+            "invoice_number": F.concat(F.lit(f"INV-{period.compact}-"),
+                                       F.upper(F.substring(F.sha2(subscriber_key, 256), 1, 10))),
+            "recurring": recurring,
+        })
+    )
+
+
+def _active_days(subscriber: Subscriber, period: Period) -> int:
+    start = max(subscriber.activation_date, period.first_day)
+    end = min(subscriber.termination_date or period.next_first_day, period.next_first_day)
+    return max((end - start).days, 0)
+
+
+def attach_subscribers(cdrs: DataFrame, subscribers: DataFrame) -> DataFrame:
+    """Give each `ok` CDR its subscriber (the one with that msisdn active on the event's local date);
+    none is status `no_subscriber`."""
+    from pyspark.sql import functions as F
+
+    subs = subscribers.select(
+        F.col("sub_id"), F.col("msisdn").alias("_msisdn"), F.col("plan_id"),
+        F.col("activation_date").alias("_from"), F.col("termination_date").alias("_until"))
+    condition = (
+        (F.col("msisdn") == F.col("_msisdn")) & (F.col("status") == OK)
+        & (F.col("_from") <= F.col("local_date"))
+        & (F.col("_until").isNull() | (F.col("local_date") < F.col("_until")))
+    )
+    joined = cdrs.join(F.broadcast(subs), condition, "left")
+    return (
+        joined.withColumn("status", F.when((F.col("status") == OK) & F.col("sub_id").isNull(),
+                                           F.lit(NO_SUBSCRIBER)).otherwise(F.col("status")))
+        .withColumn("problem", F.when(F.col("status") == NO_SUBSCRIBER,
+                                      F.concat(F.lit("no subscriber "), F.col("msisdn"), F.lit(" active on "),
+                                               F.col("local_date").cast("string")))
+                    .otherwise(F.col("problem")))
+        .drop("_msisdn", "_from", "_until")
+    )
+
+
+# -- allowances and billed amounts ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    plan_id: str
+    service: str
+    zone: str
+    level: int
+    index: int
+    name: str
+    quantity: int
+
+
+def allowance_levels(plan: Plan) -> list[int]:
+    """Level of each allowance: 0 unless an earlier allowance of the plan shares a (service, zone)
+    with it, else one deeper than the deepest such allowance."""
+    levels: list[int] = []
+    for i, allowance in enumerate(plan.allowances):
+        deeper = [levels[j] + 1 for j, earlier in enumerate(plan.allowances[:i])
+                  if earlier.service == allowance.service and set(earlier.zones) & set(allowance.zones)]
+        levels.append(max(deeper, default=0))
+    return levels
+
+
+def _candidates(catalog: Catalog) -> list[_Candidate]:
+    """For each plan, (service, zone): the allowances a CDR may draw from, at most one per level."""
+    out = []
+    for plan in catalog.plans.values():
+        levels = allowance_levels(plan)
+        for index, allowance in enumerate(plan.allowances):
+            for zone in allowance.zones:
+                out.append(_Candidate(plan.id, allowance.service, zone, levels[index], index, allowance.name,
+                                      allowance.quantity))
+    return out
+
+
+def apply_allowances(cdrs: DataFrame, catalog: Catalog) -> DataFrame:
+    """Add `included_units`, `allowance` (the name drawn from, or null) and `billed_amount`.
+
+    A CDR draws from the first allowance of its plan whose service and zones match and that has
+    quantity left: `included = min(remaining, billable_units)`; the billed amount is
+    `connect_fee + (billable_units - included) * price / per`, rounded half-up as in rating.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    candidates = _candidates(catalog)
+    depth = max((c.level for c in candidates), default=-1) + 1
+    frame = cdrs.withColumns({"included_units": F.lit(0).cast("bigint"),
+                              "allowance": F.lit(None).cast("string")})
+    if depth:
+        # (plan, service, zone) -> per level: the allowance's index in the plan, name, quantity.
+        by_key: dict[str, dict[int, _Candidate]] = {}
+        for c in candidates:
+            by_key.setdefault(f"{c.plan_id}|{c.service}|{c.zone}", {})[c.level] = c
+        entries = []
+        for key, levels in sorted(by_key.items()):
+            fields = []
+            for level in range(depth):
+                c = levels.get(level)
+                fields += [F.lit(c.index if c else None).cast("int").alias(f"idx{level}"),
+                           F.lit(c.name if c else None).cast("string").alias(f"name{level}"),
+                           F.lit(c.quantity if c else None).cast("bigint").alias(f"qty{level}")]
+            entries += [F.lit(key), F.struct(*fields)]
+        table = F.create_map(*entries)
+        key = F.concat_ws("|", F.col("plan_id"), F.col("service"), F.col("zone"))
+        frame = frame.withColumns({"_cand": F.when(F.col("status") == OK, F.element_at(table, key)),
+                                   "_drawn": F.lit(False)})
+
+    window = (Window.partitionBy("sub_id").orderBy("event_ts", "cdr_id")
+              .rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    billable = F.col("billable_units")
+    for level in range(depth):
+        idx, quantity = F.col(f"_cand.idx{level}"), F.col(f"_cand.qty{level}")
+        eligible = idx.isNotNull() & ~F.col("_drawn")
+        indices = sorted({c.index for c in candidates if c.level == level})
+        frame = frame.withColumns({f"_cum{i}": F.sum(F.when(eligible & (idx == i), billable).otherwise(0))
+                                   .over(window) for i in indices})
+        used_before = F.lit(None).cast("bigint")
+        for i in indices:
+            used_before = F.when(idx == i, F.col(f"_cum{i}") - billable).otherwise(used_before)
+        remaining = quantity - used_before
+        draws = F.coalesce(eligible & (remaining > 0), F.lit(False))
+        frame = frame.withColumns({
+            "included_units": F.when(draws, F.least(billable, remaining)).otherwise(F.col("included_units")),
+            "allowance": F.when(draws, F.col(f"_cand.name{level}")).otherwise(F.col("allowance")),
+            "_drawn": F.col("_drawn") | draws,
+        }).drop(*[f"_cum{i}" for i in indices])
+    helpers = [c for c in frame.columns if c.startswith("_")]
+    return billed_amount(frame.drop(*helpers), Sizes.for_catalog(catalog))
+
+
+def billed_amount(cdrs: DataFrame, sizes: Sizes) -> DataFrame:
+    """`billed_amount`: the rated `charge` when nothing was included, else (or when the rated CDR
+    has no charge) `connect_fee + (billable_units - included_units) * price / per`, rounded
+    half-up as in rating. `charge` becomes the rated charge, computed the same way when absent."""
+    from pyspark.sql import functions as F
+
+    ok = F.col("status") == OK
+    charge = F.coalesce(F.col("charge"), exact_amount("billable_units", sizes))
+    frame = cdrs.withColumn("_units", F.col("billable_units") - F.col("included_units"))
+    return frame.withColumns({
+        "charge": F.when(ok, charge),
+        "billed_amount": F.when(ok, F.when((F.col("included_units") == 0) & F.col("charge").isNotNull(),
+                                           F.col("charge")).otherwise(exact_amount("_units", sizes))),
+    }).drop("_units")
+
+
+def exact_amount(units: str, sizes: Sizes) -> Column:
+    """`round_half_up(connect_fee + units * price / per, rounding)`, exactly, for the bigint column
+    `units`: `units = a * per + b` keeps the quotient small (`b * price / per` with `b < per`), and
+    its scale makes the one final rounding exact (docs/BILLING.md)."""
+    from pyspark.sql import functions as F
+
+    b = F.col(units) % F.col("per")
+    a = F.expr(f"({units} - {units} % per) div per")
+    whole = (F.col("connect_fee") + a.cast("decimal(19,0)") * F.col("price")).cast(
+        f"decimal({AMOUNT_DIGITS + MONEY_SCALE},{MONEY_SCALE})")
+    scale = sizes.numerator_scale
+    numerator = (b.cast(sizes.per_type) * F.col("price")).cast(
+        f"decimal({sizes.per_digits + sizes.price_digits + scale},{scale})")
+    exact_enough = whole + numerator / F.col("per").cast(sizes.per_type)
+    return F.round(exact_enough, sizes.rounding).cast(sizes.amount_type)
+
+
+def round_ratio(numerator: Column, integer_digits: int, scale: int, denominator: Column, denominator_digits: int,
+                places: int) -> Column:
+    """`round_half_up(numerator / denominator, places)`, exact, for a non-negative numerator of at most
+    `integer_digits`.`scale` digits and a positive integer denominator of at most `denominator_digits`."""
+    from pyspark.sql import functions as F
+
+    wide = scale + places + 1
+    if integer_digits + wide + denominator_digits + 1 > 38:
+        raise TelecomError("an exact decimal quotient would need more than 38 digits")
+    n = numerator.cast(f"decimal({integer_digits + wide},{wide})")
+    return F.round(n / denominator.cast(f"decimal({denominator_digits},0)"), places)
+
+
+def money_type() -> str:
+    return f"decimal({AMOUNT_DIGITS + 6},2)"
+
+
+# -- aggregates ----------------------------------------------------------------------------------------
+
+
+def summarize(billed: DataFrame) -> DataFrame:
+    """The one aggregate over CDRs everything else is derived from (small enough to cache): per
+    status, subscriber, service, zone and allowance, with CDR counts per local hour `h00`..`h23`."""
+    from pyspark.sql import functions as F
+
+    hours = [F.count(F.when(F.col("local_hour") == h, F.lit(1))).alias(f"h{h:02d}") for h in range(24)]
+    return billed.groupBy("status", "sub_id", "service", "zone", "allowance").agg(
+        F.count(F.lit(1)).alias("cdrs"),
+        F.sum(F.col("copies") - 1).alias("duplicates"),
+        F.sum("quantity").alias("quantity"),
+        F.sum("billable_units").alias("billable_units"),
+        F.sum("included_units").alias("included_units"),
+        F.sum("billed_amount").alias("billed_amount"),
+        F.sum("charge").alias("charge"),
+        *hours,
+    )
+
+
+def usage_lines(summary: DataFrame) -> DataFrame:
+    """One line per subscriber, service and zone; the amount is the sum of the CDRs' billed amounts
+    rounded half-up to 2 places."""
+    from pyspark.sql import functions as F
+
+    return (
+        summary.where(F.col("status") == OK)
+        .groupBy("sub_id", "service", "zone")
+        .agg(F.sum("quantity").alias("quantity"), F.sum("billable_units").alias("billable_units"),
+             F.sum("included_units").alias("included_units"), F.sum("cdrs").alias("cdr_count"),
+             F.sum("billed_amount").alias("billed_amount"))
+        .withColumn("amount", F.round("billed_amount", 2).cast(money_type()))
+    )
+
+
+def allowance_use(summary: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return (summary.where((F.col("status") == OK) & F.col("allowance").isNotNull())
+            .groupBy("sub_id", "allowance").agg(F.sum("included_units").alias("used")))
+
+
+def hourly_usage(summary: DataFrame) -> DataFrame:
+    """Billed CDRs per service and local hour of day (`service`, `local_hour`, `cdrs`), for the report."""
+    from pyspark.sql import functions as F
+
+    per_service = summary.where(F.col("status") == OK).groupBy("service").agg(
+        F.array(*[F.sum(f"h{h:02d}") for h in range(24)]).alias("hours"))
+    return per_service.select("service", F.posexplode("hours").alias("local_hour", "cdrs"))
+
+
+def status_totals(summary: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return summary.groupBy("status").agg(
+        F.sum("cdrs").alias("cdrs"), F.sum("duplicates").alias("duplicates"),
+        F.sum("billed_amount").alias("billed_amount"), F.sum("charge").alias("charge"))
+
+
+def build_invoices(subscribers: DataFrame, lines: DataFrame, allowances: DataFrame, catalog: Catalog) -> DataFrame:
+    """One row per invoice: subscriber fields, the recurring fee, usage lines sorted by (service, zone),
+    allowance use by name, subtotal, tax and total."""
+    from pyspark.sql import functions as F
+
+    line = F.struct("service", "zone", "quantity", "billable_units", "included_units", "amount", "cdr_count")
+    per_sub = lines.groupBy("sub_id").agg(F.sort_array(F.collect_list(line)).alias("lines"),
+                                          F.sum("amount").alias("usage"))
+    used = allowances.groupBy("sub_id").agg(F.map_from_entries(F.collect_list(F.struct("allowance", "used")))
+                                            .alias("allowance_used"))
+    tax_rate = F.lit(str(catalog.tax_rate)).cast(f"decimal({MONEY_SCALE + 1},{MONEY_SCALE})")
+    return (
+        subscribers.join(per_sub, "sub_id", "left").join(used, "sub_id", "left")
+        .withColumn("usage", F.coalesce(F.col("usage"), F.lit(0)).cast(money_type()))
+        .withColumn("subtotal", (F.col("recurring") + F.col("usage")).cast(money_type()))
+        .withColumn("tax", F.round(F.col("subtotal") * tax_rate, 2).cast(money_type()))
+        .withColumn("total", (F.col("subtotal") + F.col("tax")).cast(money_type()))
+    )
+
+
+# -- the whole job -------------------------------------------------------------------------------------
+
+
+@dataclass
+class BillingFrames:
+    """The job's outputs as Spark frames; `summary` is cached and must be released with `close()`."""
+
+    summary: DataFrame
+    invoices: DataFrame
+    hourly: DataFrame
+    totals: DataFrame
+    details: DataFrame  # every CDR of the run with its status: for listing the unexplained ones
+
+    def close(self) -> None:
+        self.summary.unpersist()
+
+
+def bill(rated: DataFrame, catalog: Catalog, subscribers: Sequence[Subscriber], period: Period) -> BillingFrames:
+    """Rated CDRs (the columns of `RATED_FIELDS`) -> the frames of the period's invoices."""
+    from pyspark.sql import functions as F
+
+    spark = rated.sparkSession
+    subs = subscriber_frame(spark, subscribers, catalog, period)
+    cdrs = attach_subscribers(deduplicate(typed_rated(rated, catalog, period)), subs)
+    # Only what the allowance window needs crosses its shuffle (the rest is kept for the unexplained).
+    unexplained = F.col("status") != OK
+    lean = cdrs.select(*[c for c in cdrs.columns if c not in ("rated_at", "local_date", "event_time", "msisdn",
+                                                               "problem")],
+                       *[F.when(unexplained, F.col(c)).alias(c) for c in ("event_time", "msisdn", "problem")])
+    billed = apply_allowances(lean, catalog)
+    summary = summarize(billed).cache()
+    invoices = build_invoices(subs, usage_lines(summary), allowance_use(summary), catalog)
+    return BillingFrames(summary=summary, invoices=invoices, hourly=hourly_usage(summary),
+                         totals=status_totals(summary), details=billed)
+
+
+# -- sources -------------------------------------------------------------------------------------------
+
+
+def rated_files(path: Path) -> list[Path]:
+    """`--rated`: a JSONL or Parquet file, or a folder. In a folder, `rated.jsonl` when present (the
+    layout `telecom rate --out` writes, next to `rejected.jsonl`), else every `*.jsonl` file, else
+    every `*.parquet` file, in name order; hidden and `_`-prefixed files are skipped."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise UsageError(f"--rated {path}: no such file or folder")
+    if (path / "rated.jsonl").is_file():
+        return [path / "rated.jsonl"]
+    for pattern in ("*.jsonl", "*.parquet"):
+        found = sorted(p for p in path.glob(pattern) if p.is_file() and not p.name.startswith((".", "_")))
+        if found:
+            return found
+    raise UsageError(f"--rated {path}: no rated.jsonl, *.jsonl or *.parquet file in this folder")
+
+
+def read_rated_files(spark: SparkSession, files: Sequence[Path]) -> DataFrame:
+    """The `RATED_FIELDS` columns from JSONL files (one rated CDR per line) or Parquet files (the same
+    field names, money as strings)."""
+    from pyspark.sql import functions as F
+
+    if all(f.suffix == ".parquet" for f in files):
+        frame = spark.read.parquet(*[str(f) for f in files])
+        return frame.select(*[(F.col(n) if n in frame.columns else F.lit(None)).cast(kind).alias(n)
+                              for n, kind in RATED_FIELDS])
+    return parse_rated(spark.read.text([str(f) for f in files]))
+
+
+def topic_offsets(settings: Settings, topic: str, timeout_s: float = 20.0) -> dict[int, tuple[int, int]]:
+    """The first and next offsets of every partition of `topic`, now: the range a batch reads."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    from .kafka_clients import python_client_kwargs
+
+    try:
+        consumer = KafkaConsumer(**python_client_kwargs(settings), enable_auto_commit=False,
+                                 request_timeout_ms=int(timeout_s * 1000))
+    except (KafkaError, OSError) as exc:
+        raise ServiceUnavailable(f"no Kafka broker answers at {settings.bootstrap_servers} "
+                                 f"({type(exc).__name__}); start one with `telecom broker start`") from None
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise TelecomError(f"topic {topic} does not exist at {settings.bootstrap_servers}")
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        first = consumer.beginning_offsets(assigned)
+        after = consumer.end_offsets(assigned)
+        return {tp.partition: (first[tp], after[tp]) for tp in assigned}
+    except KafkaError as exc:
+        raise ServiceUnavailable(f"cannot read offsets of {topic} at {settings.bootstrap_servers}: "
+                                 f"{type(exc).__name__}") from None
+    finally:
+        consumer.close()
+
+
+def read_topic(spark: SparkSession, settings: Settings, topic: str, offsets: dict[int, tuple[int, int]]) -> DataFrame:
+    """A batch read of exactly `offsets` of `topic` (Kafka columns: value, topic, partition, offset, timestamp)."""
+    import json
+
+    from .kafka_clients import spark_kafka_options
+
+    starting = {topic: {str(p): first for p, (first, _) in offsets.items()}}
+    ending = {topic: {str(p): after for p, (_, after) in offsets.items()}}
+    return (spark.read.format("kafka").options(**spark_kafka_options(settings))
+            .option("subscribe", topic).option("startingOffsets", json.dumps(starting))
+            .option("endingOffsets", json.dumps(ending)).load())

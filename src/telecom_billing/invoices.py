@@ -1,0 +1,288 @@
+"""The period folder (DESIGN.md section 7): invoices as files, written atomically.
+
+Everything is written into a hidden sibling folder and renamed into place at the end, so a reader
+sees either no period, or a whole one. File names come from invoice numbers (checked against
+`INVOICE_NUMBER`), never from record content. The same input gives the same bytes: no timestamps,
+no absolute temporary paths, sorted everything.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .billing import INVOICE_NUMBER, OK, BillingFrames, Period, money_type
+from .catalog import Catalog
+from .errors import TelecomError
+from .subscribers import Subscriber
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+INVOICES_FILE = "invoices.jsonl"
+SUMMARY_FILE = "summary.csv"
+LINES_FILE = "lines.parquet"
+MANIFEST_FILE = "manifest.json"
+RECONCILIATION_FILE = "reconciliation.json"
+SUCCESS_FILE = "_SUCCESS"
+HTML_DIR = "html"
+SUMMARY_COLUMNS = ("invoice_number", "msisdn", "name", "plan_id", "period", "active_days", "usage_cdrs",
+                   "recurring", "usage", "subtotal", "tax", "total", "currency")
+LINE_SCHEMA = ("invoice_number string, msisdn string, period string, line_no int, type string, service string, "
+               f"zone string, quantity bigint, billable_units bigint, included_units bigint, amount {money_type()}, "
+               "cdr_count bigint")
+UNEXPLAINED_SAMPLE = 100
+
+
+def period_dir(out: Path, period: Period) -> Path:
+    return out / f"period={period.label}"
+
+
+def money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, UTF-8 text (not escaped), keys in the order given."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class Billed:
+    """What the Spark job produced, collected to the driver: small, ordered, JSON-ready."""
+
+    period: Period
+    catalog: Catalog
+    invoices: list[dict[str, Any]]
+    hourly: list[dict[str, Any]]
+    status: dict[str, dict[str, Any]]
+    unexplained: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[dict[str, Any]]:
+        return [line for invoice in self.invoices for line in invoice["lines"]]
+
+
+def collect(frames: BillingFrames, catalog: Catalog, subscribers: Sequence[Subscriber], period: Period) -> Billed:
+    """Run the Spark job's actions and turn the rows into invoice dicts (DESIGN.md section 7 fields)."""
+    from pyspark.sql import functions as F
+
+    status = {row["status"]: row.asDict() for row in frames.totals.collect()}
+    rows = frames.invoices.orderBy("msisdn", "activation_date").collect()
+    invoices = [_invoice(row, catalog, subscribers[row["sub_id"]], period) for row in rows]
+    numbers = [i["invoice_number"] for i in invoices]
+    if len(set(numbers)) != len(numbers):
+        raise TelecomError("two subscribers got the same invoice number hash; this needs a longer hash")
+    hourly = [row.asDict() for row in frames.hourly.orderBy("service", "local_hour").collect()]
+    unexplained: list[dict[str, Any]] = []
+    if any(name != OK for name in status):
+        sample = (frames.details.where(F.col("status") != OK)
+                  .select("status", "problem", "cdr_id", "msisdn", "event_time")
+                  .orderBy("status", "event_time", "cdr_id").limit(UNEXPLAINED_SAMPLE).collect())
+        unexplained = [{"kind": "rated", "status": r["status"], "reason": r["problem"], "cdr_id": r["cdr_id"],
+                        "msisdn": r["msisdn"], "event_time": r["event_time"]} for r in sample]
+    return Billed(period=period, catalog=catalog, invoices=invoices, hourly=hourly, status=status,
+                  unexplained=unexplained)
+
+
+def _invoice(row: Any, catalog: Catalog, subscriber: Subscriber, period: Period) -> dict[str, Any]:
+    number = row["invoice_number"]
+    if not INVOICE_NUMBER.fullmatch(number):
+        raise TelecomError(f"internal error: bad invoice number {number!r}")
+    plan = catalog.plans[subscriber.plan_id]
+    lines: list[dict[str, Any]] = [{
+        "type": "recurring", "service": None, "zone": None, "quantity": row["active_days"],
+        "billable_units": row["active_days"], "included_units": 0, "amount": money(row["recurring"]),
+        "cdr_count": 0,
+    }]
+    for line in row["lines"] or []:
+        lines.append({"type": "usage", "service": line["service"], "zone": line["zone"],
+                      "quantity": line["quantity"], "billable_units": line["billable_units"],
+                      "included_units": line["included_units"], "amount": money(line["amount"]),
+                      "cdr_count": line["cdr_count"]})
+    used = row["allowance_used"] or {}
+    return {
+        "invoice_number": number,
+        "period": period.label,
+        "period_start": period.first_day.isoformat(),
+        "period_end": period.last_day.isoformat(),
+        "msisdn": subscriber.msisdn,
+        "name": subscriber.name,
+        "address": subscriber.address,
+        "plan_id": subscriber.plan_id,
+        "activation_date": subscriber.activation_date.isoformat(),
+        "termination_date": subscriber.termination_date.isoformat() if subscriber.termination_date else None,
+        "active_days": row["active_days"],
+        "days_in_period": period.days,
+        "currency": catalog.currency,
+        "catalog_version": catalog.version,
+        "lines": lines,
+        "allowances": [{"name": a.name, "service": a.service, "zones": list(a.zones), "quantity": a.quantity,
+                        "used": int(used.get(a.name, 0))} for a in plan.allowances],
+        "recurring": money(row["recurring"]),
+        "usage": money(row["usage"]),
+        "subtotal": money(row["subtotal"]),
+        "tax_rate": str(catalog.tax_rate),
+        "tax": money(row["tax"]),
+        "total": money(row["total"]),
+    }
+
+
+# -- files ---------------------------------------------------------------------------------------------
+
+
+def invoices_text(invoices: Iterable[dict[str, Any]]) -> str:
+    return "".join(dumps(invoice) + "\n" for invoice in invoices)
+
+
+def summary_text(invoices: Iterable[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SUMMARY_COLUMNS)
+    for i in invoices:
+        usage_cdrs = sum(line["cdr_count"] for line in i["lines"])
+        writer.writerow([i["invoice_number"], i["msisdn"], i["name"], i["plan_id"], i["period"], i["active_days"],
+                         usage_cdrs, i["recurring"], i["usage"], i["subtotal"], i["tax"], i["total"], i["currency"]])
+    return buffer.getvalue()
+
+
+def write_lines_parquet(spark: SparkSession, invoices: Sequence[dict[str, Any]], target: Path) -> None:
+    """All invoice lines, flat, as one Parquet file (Spark writes a folder of parts: keep the one part)."""
+    rows = [(i["invoice_number"], i["msisdn"], i["period"], n, line["type"], line["service"], line["zone"],
+             line["quantity"], line["billable_units"], line["included_units"], Decimal(line["amount"]),
+             line["cdr_count"])
+            for i in invoices for n, line in enumerate(i["lines"])]
+    parts = target.parent / f".{target.name}.parts"
+    frame = spark.createDataFrame(rows, LINE_SCHEMA).repartition(1).sortWithinPartitions("invoice_number", "line_no")
+    frame.write.mode("overwrite").option("compression", "snappy").parquet(str(parts))
+    files = sorted(parts.glob("part-*.parquet"))
+    if len(files) != 1:
+        raise TelecomError(f"expected one Parquet part for {target.name}, Spark wrote {len(files)}")
+    files[0].replace(target)
+    shutil.rmtree(parts)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_checksums(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every file under `folder` except the manifest and `_SUCCESS`: relative path -> size and sha256."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix()
+        if name in (MANIFEST_FILE, SUCCESS_FILE):
+            continue
+        out[name] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    return out
+
+
+def manifest(billed: Billed, reconciliation: dict[str, Any], source: dict[str, Any],
+             files: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Counts, totals, the input read, and checksums: one per file, one for all of `html/` (the sha256
+    of its sorted `name sha256` lines)."""
+    invoices = billed.invoices
+    html = {name: f for name, f in files.items() if name.startswith(f"{HTML_DIR}/")}
+    listing = "".join(f"{name} {f['sha256']}\n" for name, f in sorted(html.items()))
+    checksums = {name: f for name, f in files.items() if name not in html}
+    checksums[f"{HTML_DIR}/"] = {"files": len(html), "bytes": sum(f["bytes"] for f in html.values()),
+                                 "sha256": hashlib.sha256(listing.encode()).hexdigest()}
+    total = {key: money(sum((Decimal(i[key]) for i in invoices), Decimal(0)))
+             for key in ("recurring", "usage", "subtotal", "tax", "total")}
+    return {
+        "period": billed.period.label,
+        "catalog_version": billed.catalog.version,
+        "currency": billed.catalog.currency,
+        "timezone": billed.catalog.timezone,
+        "input": source,
+        "counts": {
+            "invoices": len(invoices),
+            "lines": sum(len(i["lines"]) for i in invoices),
+            "usage_cdrs": reconciliation["rated"]["billed"],
+            "duplicates": reconciliation["rated"]["duplicates"],
+            "unexplained": reconciliation["unexplained_total"],
+        },
+        "totals": total,
+        "files": dict(sorted(checksums.items())),
+    }
+
+
+# -- atomic publication --------------------------------------------------------------------------------
+
+
+def write_contents(spark: SparkSession, folder: Path, billed: Billed, reconciliation: dict[str, Any],
+                   source: dict[str, Any]) -> None:
+    """Every file of the period folder but `_SUCCESS`; the manifest last, with the others' checksums."""
+    from . import report
+
+    (folder / INVOICES_FILE).write_text(invoices_text(billed.invoices), encoding="utf-8")
+    (folder / SUMMARY_FILE).write_text(summary_text(billed.invoices), encoding="utf-8")
+    write_lines_parquet(spark, billed.invoices, folder / LINES_FILE)
+    report.render_invoices(billed.invoices, folder / HTML_DIR)
+    write_json(folder / RECONCILIATION_FILE, reconciliation)
+    report.render_report(billed.invoices, billed.hourly, reconciliation, folder, HTML_DIR)
+    write_json(folder / MANIFEST_FILE, manifest(billed, reconciliation, source, file_checksums(folder)))
+
+
+def write_period(out: Path, period: Period, force: bool, fill: Callable[[Path], None]) -> tuple[Path, str]:
+    """Let `fill(folder)` write the period into a temporary sibling folder, add `_SUCCESS`, then move
+    it into place.
+
+    Returns the period folder and what happened: `written`, `replaced` (with `force`) or
+    `unchanged` (an identical period was already there; it is left as it was).
+    """
+    final = period_dir(out, period)
+    out.mkdir(parents=True, exist_ok=True)
+    temporary = out / f".{final.name}.tmp-{uuid.uuid4().hex[:12]}"
+    temporary.mkdir()
+    try:
+        fill(temporary)
+        (temporary / SUCCESS_FILE).write_bytes(b"")
+        return final, _publish(temporary, final, force)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary)
+
+
+def _publish(temporary: Path, final: Path, force: bool) -> str:
+    if not final.exists():
+        try:
+            os.rename(temporary, final)
+        except OSError as exc:
+            raise TelecomError(f"cannot move the new period into {final}: {exc.strerror}") from None
+        return "written"
+    if _same_output(final, temporary):
+        return "unchanged"
+    if not force:
+        raise TelecomError(f"{final} already exists with a different output; "
+                           "re-run with --force to replace it")
+    retired = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:12]}"
+    os.rename(final, retired)
+    os.rename(temporary, final)
+    shutil.rmtree(retired, ignore_errors=True)
+    return "replaced"
+
+
+def _same_output(existing: Path, new: Path) -> bool:
+    """Same files with the same bytes, apart from the manifest (which records the input's offsets)."""
+    if not (existing / SUCCESS_FILE).is_file():
+        return False
+    return file_checksums(existing) == file_checksums(new)
+
+
+def write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

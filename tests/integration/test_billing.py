@@ -1,0 +1,375 @@
+"""The Spark billing job against the pure-Python reference, and the period folder it writes.
+
+Property tests generate whole subscriber bases per example (one Spark run each); the hand cases of
+`reference.billing` run through Spark too. Then the command: files, byte-identical re-runs,
+refusal to overwrite, hostile record content, reading the rated topic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from kafka import KafkaProducer
+
+from reference.billing import (
+    MAIN,
+    OTHER,
+    Billing,
+    Case,
+    bill_period,
+    hand_cases,
+    hand_catalog,
+    rated_cdr,
+    subscriber,
+)
+from reference.billing import TEST_CATALOG as CATALOG_YAML
+from telecom_billing import billing, cli, invoices, reconcile
+from telecom_billing.billing import OK, Period
+from telecom_billing.catalog import Allowance, Catalog
+from telecom_billing.subscribers import Subscriber, write_subscribers
+
+pytestmark = pytest.mark.integration
+
+CATALOG = hand_catalog()
+# (service, zone, price, per, connect_fee): what the rated CDRs of the property tests are priced at.
+PRICES = [
+    ("voice", "national_mobile", "0.60", 60, "0.00"),
+    ("voice", "national_mobile", "1.20", 60, "0.00"),
+    ("voice", "national_fixed", "1.20", 60, "0.50"),
+    ("voice", "europe", "1.20", 60, "0.50"),
+    ("voice", "incoming", "0.00", 60, "0.00"),
+    ("sms", "national_mobile", "0.0017", 1, "0.00"),
+    ("sms", "europe", "0.005", 1, "0.00"),
+    ("data", "home", "0.05", 1048576, "0.00"),
+    ("data", "roam_world", "1.2", 1048576, "0.00"),
+]
+
+
+def spark_billing(spark: Any, cdrs: list[dict[str, Any]], catalog: Catalog, subscribers: list[Subscriber],
+                  period: str) -> Billing:
+    """Run the Spark job on JSON lines and present its result like the reference's."""
+    lines = spark.createDataFrame([(json.dumps(c),) for c in cdrs], "value string")
+    frames = billing.bill(billing.parse_rated(lines), catalog, subscribers, Period.parse(period))
+    try:
+        billed = invoices.collect(frames, catalog, subscribers, Period.parse(period))
+    finally:
+        frames.close()
+    ok = billed.status.get(OK, {})
+    duplicates = sum(int(status.get("duplicates") or 0) for status in billed.status.values())
+    return Billing(invoices=billed.invoices, duplicates=duplicates,
+                   unbilled=sorted((u["cdr_id"], u["reason"]) for u in billed.unexplained),
+                   rated_charges=Fraction(ok.get("charge") or 0), billed_amounts=Fraction(ok.get("billed_amount") or 0))
+
+
+def assert_same(spark_result: Billing, expected: Billing) -> None:
+    assert spark_result.invoices == expected.invoices
+    assert spark_result.duplicates == expected.duplicates
+    assert [i for i, _ in spark_result.unbilled] == sorted(i for i, _ in expected.unbilled)
+    assert spark_result.rated_charges == expected.rated_charges
+    assert spark_result.billed_amounts == expected.billed_amounts
+
+
+# -- the hand cases, through Spark ---------------------------------------------------------------------
+
+
+def _renumbered(case: Case, n: int) -> tuple[list[Subscriber], list[dict[str, Any]]]:
+    """The case's input with its own msisdns and cdr_ids, so that cases of a period share one run."""
+    def number(msisdn: str) -> str:
+        return f"21270{n:02d}{msisdn[-5:]}" if msisdn.isdigit() else msisdn
+
+    subscribers = [dataclasses.replace(s, msisdn=number(s.msisdn)) for s in case.subscribers]
+    cdrs = [{**c, "msisdn": number(c["msisdn"]), "cdr_id": f"{n:02d}:{c['cdr_id']}"} for c in case.cdrs]
+    return subscribers, cdrs
+
+
+def _case_result(batch: Billing, case: Case, n: int) -> Billing:
+    """The case's part of a batched result, with its own msisdns and cdr_ids back."""
+    original = {f"21270{n:02d}{s.msisdn[-5:]}": s.msisdn for s in case.subscribers}
+    prefix = f"{n:02d}:"
+    invoices = [{**i, "msisdn": original[i["msisdn"]]} for i in batch.invoices if i["msisdn"] in original]
+    mine = {c["cdr_id"] for c in case.cdrs}
+    duplicates = len(case.cdrs) - len(mine)
+    unbilled = [(i.removeprefix(prefix), r) for i, r in batch.unbilled if i.startswith(prefix)]
+    return Billing(invoices=invoices, duplicates=duplicates, unbilled=unbilled)
+
+
+@pytest.mark.parametrize("period", sorted({c.period for c in hand_cases()}))
+def test_hand_cases_through_spark(spark: Any, period: str) -> None:
+    """Every hand case of the period in one Spark run: Spark equals the reference, and each case's
+    hand-worked facts hold on Spark's invoices."""
+    cases = [(n, c) for n, c in enumerate(hand_cases()) if c.period == period]
+    subscribers: list[Subscriber] = []
+    cdrs: list[dict[str, Any]] = []
+    for n, case in cases:
+        subs, rows = _renumbered(case, n)
+        subscribers += subs
+        cdrs += rows
+    result = spark_billing(spark, cdrs, CATALOG, subscribers, period)
+    assert_same(result, bill_period(cdrs, CATALOG, subscribers, period))
+    for n, case in cases:
+        case.check(_case_result(result, case, n))
+
+
+# -- property tests ------------------------------------------------------------------------------------
+
+PERIODS = ["2026-10", "2026-03", "2026-12", "2027-01", "2028-02"]  # March 2026: Ramadan, Casablanca at +00
+
+
+@st.composite
+def scenarios(draw: Any) -> tuple[str, Catalog, list[Subscriber], list[dict[str, Any]]]:
+    period = Period.parse(draw(st.sampled_from(PERIODS)))
+    start = period.first_day
+    plans = {}
+    for plan in CATALOG.plans.values():
+        allowances = tuple(dataclasses.replace(a, quantity=draw(st.integers(1, {
+            "voice": 1200, "sms": 4, "data": 4_000_000}[a.service]))) for a in plan.allowances)
+        extra = draw(st.sampled_from([(), (Allowance("late", "voice", ("national_mobile", "europe"), 300),)]))
+        plans[plan.id] = dataclasses.replace(plan, allowances=allowances + extra)
+    catalog = dataclasses.replace(CATALOG, plans=plans, rounding_decimals=draw(st.sampled_from([4, 2, 6])))
+
+    subscribers: list[Subscriber] = []
+    for n in range(draw(st.integers(1, 10))):
+        activation = start + timedelta(days=draw(st.integers(-40, 32)))
+        termination = draw(st.one_of(st.none(), st.integers(1, 50).map(lambda d, a=activation: a + timedelta(d))))
+        msisdn = f"2126000001{n:02d}"
+        subscribers.append(subscriber(msisdn, draw(st.sampled_from(sorted(plans))), activation, termination,
+                                      name=f"Subscriber {n}"))
+        if termination is not None and draw(st.booleans()):  # the number is recycled after termination
+            later = termination + timedelta(days=draw(st.integers(0, 20)))
+            subscribers.append(subscriber(msisdn, draw(st.sampled_from(sorted(plans))), later, None,
+                                          name=f"Successor {n}"))
+    msisdns = [*sorted({s.msisdn for s in subscribers}), "212699999999"]
+
+    cdrs: list[dict[str, Any]] = []
+    span_minutes = (period.days + 4) * 24 * 60
+    first_minute = draw(st.integers(-3 * 24 * 60, -1))  # from a few days before the period
+    for n in range(draw(st.integers(0, 60))):
+        service, zone, price, per, fee = draw(st.sampled_from(PRICES))
+        quantity = {"voice": draw(st.integers(1, 700)), "sms": 1,
+                    "data": draw(st.integers(1, 3_000_000))}[service]
+        minute = first_minute + draw(st.integers(0, span_minutes // 7)) * 7  # coarse: equal times happen
+        event = (f"{(start + timedelta(days=minute // 1440)).isoformat()}"
+                 f"T{(minute % 1440) // 60:02d}:{minute % 60:02d}:00Z")
+        cdr = rated_cdr(f"cdr-{draw(st.integers(0, 3))}-{n:03d}", event, msisdn=draw(st.sampled_from(msisdns)),
+                        service=service, zone=zone, quantity=quantity,
+                        billable=quantity + draw(st.integers(0, 59)) * (service != "sms"), price=price, per=per,
+                        connect_fee=fee, rounding=catalog.rounding_decimals)
+        cdrs.append(cdr)
+        if draw(st.integers(0, 9)) == 0:  # an at-least-once sink wrote it twice
+            cdrs.append({**cdr, "rated_at": "2026-12-09T00:00:00.000000Z"})
+    return period.label, catalog, subscribers, draw(st.permutations(cdrs))
+
+
+# Each example is a Spark run: few examples, and no shrinking (it would take many more runs).
+@settings(max_examples=10, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(scenario=scenarios())
+def test_spark_equals_reference(spark: Any, scenario: tuple[str, Catalog, list[Subscriber], list[dict]]) -> None:
+    period, catalog, subscribers, cdrs = scenario
+    assert_same(spark_billing(spark, cdrs, catalog, subscribers, period),
+                bill_period(cdrs, catalog, subscribers, period))
+
+
+def test_decimal_sizes_refuse_a_catalog_too_wide_for_exact_decimals() -> None:
+    from telecom_billing.errors import TelecomError
+
+    wide = dataclasses.replace(CATALOG, rounding_decimals=10, plans={p.id: dataclasses.replace(
+        p, rates=tuple(dataclasses.replace(r, per=10**12, price=Decimal("123456789")) for r in p.rates))
+        for p in CATALOG.plans.values()})
+    with pytest.raises(TelecomError, match="38 digits"):
+        billing.Sizes.for_catalog(wide)
+
+
+# -- the command and the period folder -----------------------------------------------------------------
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> dict[str, Path]:
+    """A catalog, a subscriber base with hostile names, and a rated file with a duplicate."""
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(CATALOG_YAML, encoding="utf-8")
+    subs = tmp_path / "subscribers.csv"
+    write_subscribers(subs, [
+        subscriber(MAIN, name='<script>alert("x")</script>', address="../../etc/passwd"),
+        subscriber(OTHER, plan_id="OVERLAP", activation=date(2026, 10, 10)),
+        subscriber("212600000003", plan_id="PAYG", termination=date(2026, 9, 1)),
+    ])
+    rated = tmp_path / "rated.jsonl"
+    cdrs = [rated_cdr("a", "2026-10-02T10:00:00Z", quantity=700),
+            rated_cdr("b", "2026-10-12T10:00:00Z", msisdn=OTHER, zone="europe", price="1.20", connect_fee="0.50"),
+            rated_cdr("b", "2026-10-12T10:00:00Z", msisdn=OTHER, zone="europe", price="1.20", connect_fee="0.50"),
+            rated_cdr("c", "2026-10-13T10:00:00Z", msisdn=OTHER, service="data", zone="home", quantity=5000,
+                      price="0.05", per=1048576),
+            rated_cdr("nov", "2026-11-02T10:00:00Z")]
+    rated.write_text("".join(json.dumps(c) + "\n" for c in cdrs), encoding="utf-8")
+    return {"catalog": catalog, "subscribers": subs, "rated": rated, "out": tmp_path / "out"}
+
+
+def bill(paths: dict[str, Path], *extra: str, out: Path | None = None) -> int:
+    return cli.main(["bill", "--period", "2026-10", "--rated", str(paths["rated"]), "--catalog",
+                     str(paths["catalog"]), "--subscribers", str(paths["subscribers"]), "--out",
+                     str(out or paths["out"]), *extra])
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_period_folder(spark: Any, inputs: dict[str, Path]) -> None:
+    assert bill(inputs) == 0
+    folder = inputs["out"] / "period=2026-10"
+    files = tree(folder)
+    assert {"invoices.jsonl", "summary.csv", "lines.parquet", "reconciliation.json", "manifest.json", "_SUCCESS",
+            "report.html"} <= set(files)
+    assert [p.name for p in inputs["out"].iterdir()] == ["period=2026-10"], "no temporary folder is left"
+
+    lines = files["invoices.jsonl"].decode().splitlines()
+    written = [json.loads(line) for line in lines]
+    expected = bill_period([json.loads(x) for x in inputs["rated"].read_text().splitlines()], CATALOG,
+                           [subscriber(MAIN), subscriber(OTHER, plan_id="OVERLAP", activation=date(2026, 10, 10))],
+                           "2026-10").invoices
+    assert [{**i, "name": None, "address": None} for i in written] == [
+        {**i, "name": None, "address": None} for i in expected]
+
+    html = sorted(name for name in files if name.startswith("html/"))
+    assert html == sorted(f"html/{i['invoice_number']}.html" for i in written)
+    assert all(re.fullmatch(r"html/INV-202610-[0-9A-F]{10}\.html", name) for name in html)
+    page = files[f"html/{written[0]['invoice_number']}.html"].decode()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+    report = json.loads(files["reconciliation.json"])
+    assert (report["rated"]["records"], report["rated"]["duplicates"], report["rated"]["billed"]) == (4, 1, 3)
+    assert report["unexplained_total"] == 0 and report["unexplained"] == []
+    amounts = report["amounts"]
+    assert Decimal(amounts["usage_lines"]) - Decimal(amounts["billed_amounts"]) == Decimal(amounts["rounding_drift"])
+    assert Decimal(amounts["rated_charges"]) - Decimal(amounts["allowance_inclusions"]) == Decimal(
+        amounts["billed_amounts"])
+
+    manifest = json.loads(files["manifest.json"])
+    for name in ("invoices.jsonl", "summary.csv", "lines.parquet", "reconciliation.json", "report.html"):
+        assert manifest["files"][name]["bytes"] == len(files[name])
+    assert manifest["counts"]["invoices"] == len(written) == 2
+    assert manifest["totals"]["total"] == f"{sum(Decimal(i['total']) for i in written):.2f}"
+
+    flat = spark.read.parquet(str(folder / "lines.parquet")).orderBy("invoice_number", "line_no").collect()
+    assert [(r["invoice_number"], r["type"], str(r["amount"])) for r in flat] == [
+        (i["invoice_number"], line["type"], line["amount"]) for i in sorted(written, key=lambda i: i["invoice_number"])
+        for line in i["lines"]]
+    summary = files["summary.csv"].decode().splitlines()
+    assert summary[0].startswith("invoice_number,msisdn,") and len(summary) == 3
+
+
+def test_rerun_is_byte_identical_and_a_different_output_is_refused(spark: Any, inputs: dict[str, Path],
+                                                                   capsys: Any) -> None:
+    assert bill(inputs) == 0
+    first = tree(inputs["out"])
+    assert bill(inputs, out=inputs["out"].with_name("again")) == 0
+    assert tree(inputs["out"].with_name("again")) == first, "a fresh run writes the same bytes"
+    assert bill(inputs) == 0
+    assert "unchanged" in capsys.readouterr().out
+    assert tree(inputs["out"]) == first
+
+    with inputs["rated"].open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(rated_cdr("late", "2026-10-30T10:00:00Z", zone="europe", price="1.20")) + "\n")
+    assert bill(inputs) == 1
+    assert "already exists with a different output" in capsys.readouterr().err
+    assert tree(inputs["out"]) == first, "the existing period is left as it was"
+    assert sorted(p.name for p in inputs["out"].iterdir()) == ["period=2026-10"]
+    assert bill(inputs, "--force") == 0
+    assert tree(inputs["out"]) != first
+    assert sorted(p.name for p in inputs["out"].iterdir()) == ["period=2026-10"]
+
+
+def test_record_content_never_names_a_file(spark: Any, inputs: dict[str, Path], tmp_path: Path) -> None:
+    with inputs["rated"].open("a", encoding="utf-8") as handle:
+        for msisdn in ("../../x", "/tmp/evil", "..", "INV-202610-0000000000.html"):
+            handle.write(json.dumps(rated_cdr(f"evil-{msisdn}", "2026-10-05T10:00:00Z", msisdn=msisdn)) + "\n")
+        handle.write("not json at all\n")
+    before = {p for p in tmp_path.rglob("*")}
+    assert bill(inputs) == 1, "unexplained records make the run fail"
+    created = {p for p in tmp_path.rglob("*")} - before
+    folder = inputs["out"] / "period=2026-10"
+    assert all(p == inputs["out"] or folder in (p, *p.parents) for p in created)
+    assert not (tmp_path / "x").exists() and not Path("/tmp/evil").exists()
+    report = json.loads((folder / "reconciliation.json").read_text())
+    assert report["rated"]["no_subscriber"] == 4 and report["rated"]["unreadable"] == 1
+    assert report["unexplained_total"] == 5
+    assert {u["cdr_id"] for u in report["unexplained"]} == {None, *(f"evil-{m}" for m in (
+        "../../x", "/tmp/evil", "..", "INV-202610-0000000000.html"))}
+
+
+def test_bad_arguments_are_one_line_errors(inputs: dict[str, Path], capsys: Any) -> None:
+    assert cli.main(["bill", "--period", "2026-13", "--rated", str(inputs["rated"])]) == 2
+    assert cli.main(["bill", "--period", "2026-10", "--rated", str(inputs["rated"].with_name("nope.jsonl")),
+                     "--catalog", str(inputs["catalog"]), "--subscribers", str(inputs["subscribers"])]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and all(e.startswith("telecom bill: error: ") for e in errors)
+    assert "Traceback" not in "".join(errors)
+
+
+def test_bill_from_the_rated_topic(spark: Any, inputs: dict[str, Path], kafka_bootstrap: str, topic_factory: Any,
+                                   monkeypatch: Any, tmp_path: Path) -> None:
+    """A batch read of the whole topic (a redelivered copy included) bills like the file."""
+    topic = topic_factory("rated", partitions=2)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    lines = inputs["rated"].read_bytes().splitlines()
+    for line in [*lines, lines[0]]:
+        producer.send(topic, key=json.loads(line)["msisdn"].encode(), value=line)
+    producer.flush()
+    producer.close()
+    monkeypatch.setenv("TELECOM_TOPIC_RATED", topic)
+    from_topic = tmp_path / "from-topic"
+    assert cli.main(["bill", "--period", "2026-10", "--catalog", str(inputs["catalog"]), "--subscribers",
+                     str(inputs["subscribers"]), "--out", str(from_topic), "--bootstrap-servers", kafka_bootstrap,
+                     "--no-raw"]) == 0
+    assert bill(inputs) == 0
+    topic_files, file_files = tree(from_topic / "period=2026-10"), tree(inputs["out"] / "period=2026-10")
+    assert topic_files["invoices.jsonl"] == file_files["invoices.jsonl"]
+    assert json.loads(topic_files["reconciliation.json"])["rated"]["duplicates"] == 2
+    manifest = json.loads(topic_files["manifest.json"])
+    assert manifest["input"]["rated"] == {"topic": topic, "offsets": manifest["input"]["rated"]["offsets"]}
+    assert sum(after - first for first, after in manifest["input"]["rated"]["offsets"].values()) == len(lines) + 1
+
+
+# -- reconciliation of raw records ---------------------------------------------------------------------
+
+
+def test_classify_raw_records(spark: Any) -> None:
+    outcomes = spark.createDataFrame([
+        (0, 0, "rated", None, "r1", "2026-10-02T10:00:00.000000Z"),
+        (0, 1, "rejected", "MISSING_FIELD", None, None),
+        (0, 2, "duplicate", None, "r1", "2026-10-02T10:00:00.000000Z"),
+        (1, 0, "rated", None, "r2", "2026-11-02T10:00:00.000000Z"),
+        (1, 1, "rated", None, "lost", "2026-10-03T10:00:00.000000Z"),
+        (1, 2, "rated", None, "r3", "2026-10-04T10:00:00.000000Z"),  # the stream found it in the future
+    ], reconcile.OUTCOME_COLUMNS)
+    rated = spark.createDataFrame([("r1", "2026-10-02T10:00:00.000000Z"), ("r1", "2026-10-02T10:00:00.000000Z"),
+                                   ("r2", "2026-11-02T10:00:00.000000Z"), ("ghost", "2026-10-09T10:00:00.000000Z")],
+                                  "cdr_id string, event_time string")
+    rejected = spark.createDataFrame([(0, 1, "MISSING_FIELD"), (1, 2, "FUTURE_TIMESTAMP"), (5, 5, "MALFORMED_JSON")],
+                                     "partition int, offset bigint, reason string")
+    classified = {(r["partition"], r["offset"]): (r["class"], r["reason"])
+                  for r in reconcile.classify_raw(outcomes, rated, rejected).collect()}
+    assert classified == {
+        (0, 0): ("rated", None), (0, 1): ("rejected", "MISSING_FIELD"), (0, 2): ("duplicate", None),
+        (1, 0): ("rated", None), (1, 1): ("unexplained", None), (1, 2): ("rejected", "FUTURE_TIMESTAMP")}
+    lonely = reconcile.orphans(outcomes, rated, rejected)
+    section = reconcile.raw_section(reconcile.classify_raw(outcomes, rated, rejected), lonely, CATALOG,
+                                    Period.parse("2026-10"))
+    assert section["run"] == {"records": 6, "rated": 2, "rejected": 2, "duplicate": 1, "unexplained": 1,
+                              "rejected_by_reason": {"FUTURE_TIMESTAMP": 1, "MISSING_FIELD": 1}, "balanced": False}
+    assert (section["period"]["records"], section["period"]["rated"], section["period"]["duplicate"]) == (4, 1, 1)
+    assert section["orphans"] == 2
+    reasons = sorted(u["reason"] for u in section["unexplained_sample"])
+    assert reasons == ["mediation says rated, but it is on neither output", "rated output without a raw record",
+                       "rejected output without a raw record"]
