@@ -1,0 +1,62 @@
+"""`telecom reconcile`: account for every raw record and every amount of one billing period."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from ..settings import add_common_flags, settings_from_args
+from .bill import add_input_flags, bill_and_report
+
+NAME = "reconcile"
+HELP = "reconcile a period: raw = rated + rejected + duplicate, rated charges vs invoice lines"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--period", required=True, help="the month, YYYY-MM (in the catalog's time zone)")
+    parser.add_argument("--rated", type=Path, default=None,
+                        help="rated CDRs file or folder (with --raw and --rejected; default: the topics)")
+    add_input_flags(parser, skippable_raw=False)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for reconciliation.json (default output/reconciliation/period=YYYY-MM)")
+    add_common_flags(parser, spark=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import reconcile
+    from ..billing import Period
+    from ..errors import UsageError
+    from ..spark import create_spark
+
+    settings = settings_from_args(args)
+    period = Period.parse(args.period)
+    if args.rated is not None and args.raw is None:
+        raise UsageError("reconciling files needs the raw records too: --raw FILE --rejected PATH")
+    args.no_raw = False
+    out = (args.out or settings.output_dir / "reconciliation" / f"period={period.label}").resolve()
+    begun = time.monotonic()
+    spark = create_spark(settings, "telecom-reconcile")
+    _, report, _ = bill_and_report(spark, settings, args)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "reconciliation.json"
+    partial = out / f".reconciliation.json.{os.getpid()}"
+    partial.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    partial.replace(target)
+
+    raw, rated, amounts = report["raw"], report["rated"], report["amounts"]
+    for scope in ("run", "period"):
+        counts = raw[scope]
+        reasons = ", ".join(f"{k} {v:,}" for k, v in counts["rejected_by_reason"].items()) or "none"
+        print(f"{scope:>6}: raw {counts['records']:,} = rated {counts['rated']:,} + rejected {counts['rejected']:,} "
+              f"+ duplicate {counts['duplicate']:,} (+ unexplained {counts['unexplained']:,}); rejected: {reasons}")
+    print(f"rated records of {period.label}: {rated['records']:,}, duplicates {rated['duplicates']:,}, "
+          f"billed {rated['billed']:,}")
+    print(f"rated charges {amounts['rated_charges']} - included {amounts['allowance_inclusions']} = billed "
+          f"{amounts['billed_amounts']}; usage lines {amounts['usage_lines']} (rounding drift "
+          f"{amounts['rounding_drift']}, bound {amounts['rounding_drift_bound']}) {amounts['currency']}")
+    print(f"unexplained records: {report['unexplained_total']:,}")
+    print(f"written {target} in {time.monotonic() - begun:.0f} s")
+    return 0 if reconcile.report_ok(report) else 1
