@@ -284,12 +284,14 @@ def mediate(raw: DataFrame, ref: Reference, now: Column) -> DataFrame:
     numeric: dict[str, Column] = {}
     for k in _NUMERIC_FIELDS:
         t = c(f"_{k}_t")
-        numeric.update({f"_{k}_num": t.rlike(_NUMBER), f"_{k}_dec": t.cast("decimal(38,10)"),
-                        f"_{k}_dbl": t.cast("double")})
+        numeric.update({f"_{k}_num": t.rlike(_NUMBER), f"_{k}_dbl": t.cast("double")})
         numeric.update({f"_{k}_{part}": col for part, col in _number_shape(t).items()})
     df = _stage(df, **numeric)
     # Integral exactly (not after a cast that rounds to some scale): zero, or no digit below 10^0.
+    # Values come from the exact shape too (a cast of the text gives null for "0e400").
     df = _stage(df, **{f"_{k}_int": (c(f"_{k}_sig") == "") | (c(f"_{k}_exp") >= 0) for k in _NUMERIC_FIELDS},
+                **{f"_{k}_dec": _cut_decimal(c(f"_{k}_t"), c(f"_{k}_sig"), c(f"_{k}_exp"), 10)
+                   for k in _NUMERIC_FIELDS},
                 _mb_cut=_cut_decimal(c("_mb_t"), c("_mb_sig"), c("_mb_exp"), _MB_PLACES))
 
     def absent(name: str) -> tuple[Column, Column]:
@@ -466,17 +468,22 @@ def _band_expr(cat: Catalog, weekday: Column, minute: Column) -> Column:
 
 
 def round_half_up_ratio(numerator: Column, denominator: Column, decimals: int) -> Column:
-    """numerator / denominator (non-negative integers) rounded half-up to `decimals`, exactly.
+    """numerator / denominator (non-negative integers, denominator < 10^19) rounded half-up to
+    `decimals`, exactly.
 
-    floor((2 * n * 10^d + q) / (2 * q)) / 10^d in integer arithmetic (the floor division is made exact
-    by subtracting the remainder first): no intermediate scale, so no double rounding and no
-    dependence on Spark's decimal precision rules.
+    With n = a * q + r (0 <= r < q): a * 10^d + floor((2 * r * 10^d + q) / (2 * q)), each floor division
+    made exact by subtracting the remainder first: no intermediate scale, so no double rounding. Every
+    quotient divides by a decimal(19,0), which Spark types as decimal(38,9) (29 integer digits): a
+    decimal(38,0) divisor would leave only 20, too few for large charges at 10 places.
     """
     n = numerator.cast("decimal(38,0)")
-    q = denominator.cast("decimal(38,0)")
-    x = F.lit(2) * n * F.lit(10 ** decimals).cast("decimal(38,0)") + q
-    y = F.lit(2) * q
-    units = ((x - x % y) / y).cast("decimal(38,0)")
+    q = denominator.cast("decimal(19,0)")
+    r = (n % q).cast("decimal(19,0)")
+    whole = ((n - r) / q).cast("decimal(38,0)")
+    x = (F.lit(2) * r * F.lit(10**decimals).cast(f"decimal({decimals + 1},0)")).cast("decimal(38,0)") + q
+    y = (F.lit(2) * q).cast("decimal(19,0)")
+    fraction = ((x - x % y) / y).cast("decimal(38,0)")
+    units = whole * F.lit(10**decimals).cast(f"decimal({decimals + 1},0)") + fraction
     step = F.lit(f"{Decimal(1).scaleb(-decimals):f}").cast(f"decimal({decimals + 1},{decimals})")
     return (units * step).cast(f"decimal(38,{decimals})")
 
@@ -547,13 +554,15 @@ def rate(mediated: DataFrame, ref: Reference, now: Column) -> DataFrame:
 
 
 def decimal_text(value: Column, decimals: int) -> Column:
-    """A decimal as plain text with exactly `decimals` places (never an exponent: "0.0000000477")."""
-    units = (value * F.lit(10 ** decimals)).cast("decimal(38,0)").cast("string")
+    """A non-negative decimal as plain text with exactly `decimals` places (never an exponent:
+    "0.0000000477"). Whole and fraction parts are written separately: value * 10^decimals would
+    overflow decimal(38, decimals) for values of 10^(38 - 2 * decimals) and more."""
+    value = F.round(value, decimals)  # a no-op on a decimal(p, decimals)
+    whole = F.floor(value).cast("decimal(38,0)")
     if decimals == 0:
-        return units
-    padded = F.lpad(units, F.greatest(F.length(units), F.lit(decimals + 1)), "0")
-    whole = padded.substr(F.lit(1), F.length(padded) - decimals)
-    return F.when(value.isNotNull(), F.concat(whole, F.lit("."), F.substring(padded, -decimals, decimals)))
+        return whole.cast("string")
+    fraction = ((value - whole) * F.lit(10**decimals).cast(f"decimal({decimals + 1},0)")).cast("decimal(38,0)")
+    return F.concat(whole.cast("string"), F.lit("."), F.lpad(fraction.cast("string"), decimals, "0"))
 
 
 # --- output -------------------------------------------------------------------------------------

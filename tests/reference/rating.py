@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,7 +28,11 @@ MAX_VOICE_SECONDS = 86_400
 MAX_DATA_BYTES = 107_374_182_400
 MAX_SESSION_SECONDS = 86_400
 FUTURE_TOLERANCE = timedelta(hours=1)
+# Jackson's StreamReadConstraints defaults, as Spark's JSON reader applies them (RULES.md section 2).
 MAX_JSON_DEPTH = 1000
+MAX_NUMBER_DIGITS = 1000
+MAX_NAME_UNITS = 50_000
+MAX_STRING_UNITS = 20_000_000
 BYTES_PER_MB = 1_048_576
 UNIT_PRICE_PLACES = 10
 EPOCH = datetime(1970, 1, 1)
@@ -41,8 +46,15 @@ _TIMESTAMP = re.compile(
 _E164 = re.compile(r"[1-9][0-9]{7,14}")
 _MSISDN_NOISE = str.maketrans("", "", " \t-.()")
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_JSON_SPACE = " \t\r\n"
+_NOT_OBJECT = "not a JSON object"
+# The fields mediation reads; every one is read as text (RULES.md section 2).
+_READ_FIELDS = frozenset({
+    "cdr_id", "record_type", "event_time", "msisdn", "other_party", "direction", "duration_sec",
+    "bytes_up", "bytes_down", "cell_id", "technology", "visited_country", "timestamp", "caller_id",
+    "callee_id", "sender_id", "receiver_id", "user_id", "data_volume_mb", "session_duration_sec",
+})
 
 _CANONICAL_REQUIRED = {
     "voice": ("cdr_id", "event_time", "msisdn", "direction", "other_party", "duration_sec"),
@@ -64,6 +76,9 @@ class Result:
     rated: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     duplicates: int = 0
+    # Arrival positions (offsets) of the rated records and of the duplicates, in order.
+    rated_offsets: list[int] = field(default_factory=list)
+    duplicate_offsets: list[int] = field(default_factory=list)
 
 
 def split_records(data: bytes) -> list[bytes]:
@@ -105,6 +120,7 @@ def mediate_and_rate(
             first_arrival = seen[cdr_id]
             if first_arrival is None or arrival is None or arrival - first_arrival < dedup_window:
                 result.duplicates += 1
+                result.duplicate_offsets.append(offset)
                 continue
         seen[cdr_id] = arrival
         rated = rater.rate(outcome)
@@ -112,6 +128,7 @@ def mediate_and_rate(
             result.rejected.append(rated.as_dict(payload, source))
         else:
             result.rated.append(rated)
+            result.rated_offsets.append(offset)
     return result
 
 
@@ -171,8 +188,190 @@ class _Cdr:
     local_minute: int
 
 
-class _JsonInt(Decimal):
-    """A JSON integer literal (an MSISDN may be one; a fraction or exponent literal may not)."""
+class _JsonInt(str):
+    """The literal text of a JSON integer."""
+
+
+class _JsonFloat(str):
+    """The literal text of a JSON number with a fraction or an exponent."""
+
+
+class _JsonObject(list[tuple[str, Any]]):
+    """A JSON object as its (key, value) pairs in document order, duplicates included."""
+
+
+class _JsonLimit(ValueError):
+    """A document beyond one of Jackson's read limits."""
+
+
+def _utf16_units(text: str) -> int:
+    return len(text) + sum(1 for c in text if c > "\uffff") if not text.isascii() else len(text)
+
+
+def _number_literal(kind: type[str]) -> Any:
+    def parse(text: str) -> str:
+        if sum(c.isdigit() for c in text) > MAX_NUMBER_DIGITS:
+            raise _JsonLimit("number too long")
+        return kind(text)
+
+    return parse
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> _JsonObject:
+    for key, _ in pairs:
+        if len(key) * 2 > MAX_NAME_UNITS and _utf16_units(key) > MAX_NAME_UNITS:
+            raise _JsonLimit("name too long")
+    return _JsonObject(pairs)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON literal {name}")
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_pairs,
+    parse_int=_number_literal(_JsonInt),
+    parse_float=_number_literal(_JsonFloat),
+    parse_constant=_no_constant,
+)
+
+
+def _json_depth(value: Any) -> int:
+    """Nesting depth of a parsed document (iterative: the document may be thousands deep)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, _JsonObject):
+            item = [v for _, v in item]
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _longest_string(value: Any) -> int:
+    """The longest string value (UTF-16 units) in a document, keys aside (they have their own limit)."""
+    if isinstance(value, str) and not isinstance(value, (_JsonInt, _JsonFloat)):
+        return _utf16_units(value)
+    if isinstance(value, _JsonObject):
+        return max((_longest_string(v) for _, v in value), default=0)
+    if isinstance(value, list):
+        return max((_longest_string(v) for v in value), default=0)
+    return 0
+
+
+def java_double_text(value: float) -> str:
+    """Java's `Double.toString` layout with the shortest round-trip digits (what Jackson writes).
+
+    Plain notation for 1e-3 <= |x| < 1e7 (at least one fraction digit), else `d.dddE[-]n`.
+    JDK 19+ picks the shortest digits exactly like Python's `repr`; JDK 17 prints a few doubles
+    of magnitude 1e16 to 1e26 with an extra digit (RULES.md section 2).
+    """
+    if math.isinf(value):
+        return '"Infinity"' if value > 0 else '"-Infinity"'
+    if value == 0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    sign = "-" if value < 0 else ""
+    mantissa, _, exponent_text = repr(abs(value)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    significant = (whole + fraction).lstrip("0")
+    # value = 0.<digits> * 10^exponent
+    exponent = int(exponent_text or 0) + len(whole) - (len(whole + fraction) - len(significant))
+    digits = significant.rstrip("0")
+    if 1e-3 <= abs(value) < 1e7:
+        if exponent <= 0:
+            return f"{sign}0.{'0' * -exponent}{digits}"
+        if exponent >= len(digits):
+            return f"{sign}{digits}{'0' * (exponent - len(digits))}.0"
+        return f"{sign}{digits[:exponent]}.{digits[exponent:]}"
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{exponent - 1}"
+
+
+def _jackson_string(text: str) -> str:
+    """A JSON string as Jackson's UTF-8 generator writes it: short escapes, other controls as
+    upper-case `\\u00XX`, every UTF-16 surrogate unit escaped (`\\uD83D\\uDE00`), the rest raw."""
+    out = ['"']
+    for char in text:
+        code = ord(char)
+        if char == '"' or char == "\\":
+            out.append("\\" + char)
+        elif code < 0x20:
+            out.append(_SHORT_ESCAPES.get(char) or f"\\u{code:04X}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\u{code:04X}")
+        elif code > 0xFFFF:
+            high, low = divmod(code - 0x10000, 0x400)
+            out.append(f"\\u{0xD800 + high:04X}\\u{0xDC00 + low:04X}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+_SHORT_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _jackson_copy(value: Any) -> str:
+    """Compact JSON of a parsed value, as Jackson's `copyCurrentStructure` writes it."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, _JsonInt):
+        return str(int(value))
+    if isinstance(value, _JsonFloat):
+        return java_double_text(float(value))
+    if isinstance(value, str):
+        return _jackson_string(value)
+    if isinstance(value, _JsonObject):
+        return "{" + ",".join(f"{_jackson_string(k)}:{_jackson_copy(v)}" for k, v in value) + "}"
+    return "[" + ",".join(_jackson_copy(v) for v in value) + "]"
+
+
+def _field_text(value: Any) -> str | None:
+    """A field as Spark reads it into a string column (RULES.md section 2): a string as is (an
+    unpaired surrogate becomes `?`), any other value as its JSON text, null as absent."""
+    if value is None:
+        return None
+    if isinstance(value, (_JsonInt, _JsonFloat)) or not isinstance(value, str):
+        return _jackson_copy(value)
+    return _SURROGATE.sub("?", value) if not value.isascii() else value
+
+
+def _parse_json(payload: bytes) -> dict[str, str]:
+    """The read fields of a record as text (absent or null fields left out), or a rejection."""
+    try:
+        text = bytes(payload).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Reject(Reason.MALFORMED_JSON, "not UTF-8") from None
+    start = len(text) - len(text.lstrip(_JSON_SPACE))
+    if not text.startswith("{", start):
+        raise _Reject(Reason.MALFORMED_JSON, _NOT_OBJECT)
+    # Python's decoder recurses once per level: give it room beyond the limit, then measure.
+    limit = sys.getrecursionlimit()
+    try:
+        if limit < 4 * MAX_JSON_DEPTH:
+            sys.setrecursionlimit(4 * MAX_JSON_DEPTH)
+        value, _ = _DECODER.raw_decode(text, start)  # what follows the first value is ignored
+    except (ValueError, RecursionError):
+        raise _Reject(Reason.MALFORMED_JSON, _NOT_OBJECT) from None
+    finally:
+        if sys.getrecursionlimit() != limit:
+            sys.setrecursionlimit(limit)
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _json_depth(value) > MAX_JSON_DEPTH:
+        raise _Reject(Reason.MALFORMED_JSON, _NOT_OBJECT)
+    fields: dict[str, Any] = {}
+    for key, field_value in value:  # the last of duplicate keys wins
+        if key in _READ_FIELDS:
+            if len(text) > MAX_STRING_UNITS and _longest_string(field_value) > MAX_STRING_UNITS:
+                raise _Reject(Reason.MALFORMED_JSON, _NOT_OBJECT)
+            fields[key] = field_value
+    texts = {key: _field_text(v) for key, v in fields.items()}
+    return {key: v for key, v in texts.items() if v is not None}
 
 
 def _exact(text: str) -> Decimal:
@@ -189,72 +388,10 @@ def _exact(text: str) -> Decimal:
         return Decimal("-Infinity" if negative else "Infinity")
 
 
-def _json_int(text: str) -> Decimal:
-    return _JsonInt(text)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON literal {name}")
-
-
-def _json_depth(value: Any) -> int:
-    """Nesting depth of a parsed document (iterative: the document may be thousands deep)."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        elif not isinstance(item, list):
-            continue
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in item)
-    return deepest
-
-
-def _has_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        return _SURROGATE.search(value) is not None
-    if isinstance(value, dict):
-        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_surrogate(v) for v in value)
-    return False
-
-
-def _parse_json(payload: bytes) -> dict[str, Any]:
-    try:
-        text = bytes(payload).decode("utf-8")
-    except UnicodeDecodeError:
-        raise _Reject(Reason.MALFORMED_JSON, "not UTF-8") from None
-    # Python's decoder recurses once per level: give it room beyond the limit, then measure.
-    limit = sys.getrecursionlimit()
-    try:
-        if limit < 4 * MAX_JSON_DEPTH:
-            sys.setrecursionlimit(4 * MAX_JSON_DEPTH)
-        value = json.loads(text, parse_float=_exact, parse_int=_json_int, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
-        raise _Reject(Reason.MALFORMED_JSON, "not JSON") from None
-    finally:
-        if sys.getrecursionlimit() != limit:
-            sys.setrecursionlimit(limit)
-    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _json_depth(value) > MAX_JSON_DEPTH:
-        raise _Reject(Reason.MALFORMED_JSON, "not JSON")
-    if _SURROGATE_ESCAPE.search(text) and _has_surrogate(value):
-        raise _Reject(Reason.MALFORMED_JSON, "not JSON")
-    if not isinstance(value, dict):
-        raise _Reject(Reason.MALFORMED_JSON, "not a JSON object")
-    return value
-
-
-def _number(value: Any) -> Decimal | None:
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, str):
-        text = value.strip(" \t\r\n")
-        if _NUMBER_TEXT.fullmatch(text):
-            return _exact(text)
-    return None
+def _number(value: str) -> Decimal | None:
+    """The exact value of a field's text when it is a number (RULES.md section 5), else None."""
+    text = value.strip(" \t\r\n")
+    return _exact(text) if _NUMBER_TEXT.fullmatch(text) else None
 
 
 def _bounded_int(value: Decimal) -> int:
@@ -264,10 +401,6 @@ def _bounded_int(value: Decimal) -> int:
     if value < -_HUGE:
         return -int(_HUGE) - 1
     return int(value)
-
-
-def _optional_string(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _utc_text(moment: datetime) -> str:
@@ -352,20 +485,20 @@ class _Rater:
             return _Rejection(reject.reason, reject.detail, context["msisdn"], context["cdr_id"])
 
     def _mediate(self, payload: bytes, context: dict[str, str | None]) -> _Cdr:
-        record = _parse_json(payload)
-        if record.get("cdr_id") is not None or record.get("event_time") is not None:
+        record = _parse_json(payload)  # every field as text; absent and null fields left out
+        if "cdr_id" in record or "event_time" in record:
             canonical = True
-        elif record.get("timestamp") is not None:
+        elif "timestamp" in record:
             canonical = False
         else:
             raise _Reject(Reason.UNKNOWN_FORMAT, "neither canonical nor legacy")
-        if canonical and isinstance(record.get("cdr_id"), str) and record["cdr_id"]:
+        if canonical and record.get("cdr_id"):
             context["cdr_id"] = record["cdr_id"]
 
         record_type = record.get("record_type")
         if record_type is None:
             raise _Reject(Reason.MISSING_FIELD, "record_type: absent")
-        if not isinstance(record_type, str) or record_type not in _CANONICAL_REQUIRED:
+        if record_type not in _CANONICAL_REQUIRED:
             raise _Reject(Reason.UNKNOWN_RECORD_TYPE, "record_type is not voice, sms or data")
 
         if canonical:
@@ -384,7 +517,7 @@ class _Rater:
             value = record.get(name)
             if value is None:
                 raise _Reject(Reason.MISSING_FIELD, f"{name}: absent")
-            if name == "cdr_id" and (not isinstance(value, str) or not value):
+            if name == "cdr_id" and not value:
                 raise _Reject(Reason.MISSING_FIELD, "cdr_id: not a non-empty string")
             if name == "direction" and value not in ("MO", "MT"):
                 raise _Reject(Reason.MISSING_FIELD, "direction: not MO or MT")
@@ -411,13 +544,13 @@ class _Rater:
 
         duration, bytes_up, bytes_down = self._usage(record_type, canonical, numbers)
 
-        cell_id = _optional_string(record.get("cell_id"))
-        technology = _optional_string(record.get("technology"))
+        cell_id = record.get("cell_id")
+        technology = record.get("technology")
         if canonical:
             cdr_id = record["cdr_id"]
             direction = record["direction"] if record_type != "data" else None
             country = record.get("visited_country")
-            visited = country.translate(_ASCII_UPPER) if isinstance(country, str) and country else None
+            visited = country.translate(_ASCII_UPPER) if country else None
         else:
             direction = "MO" if record_type != "data" else None
             visited = None
@@ -450,16 +583,10 @@ class _Rater:
             local_minute=local.hour * 60 + local.minute,
         )
 
-    def _msisdn(self, value: Any) -> str | None:
-        if isinstance(value, _JsonInt):
-            if value < 0:
-                return None
-            text = str(value)
-        elif isinstance(value, str):
-            text = value
-        else:
+    def _msisdn(self, value: str | None) -> str | None:
+        if value is None:
             return None
-        text = text.translate(_MSISDN_NOISE)
+        text = value.translate(_MSISDN_NOISE)
         if text.startswith("+"):
             text = text[1:]
         elif text.startswith("00"):
@@ -595,9 +722,9 @@ class _Rater:
         raise AssertionError("the catalog guarantees a default band")
 
 
-def _parse_timestamp(value: Any) -> datetime | None:
+def _parse_timestamp(value: str) -> datetime | None:
     """The instant as naive UTC, or None when RULES.md section 7 refuses it."""
-    match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
+    match = _TIMESTAMP.fullmatch(value)
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, offset = match.groups()

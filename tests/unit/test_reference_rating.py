@@ -262,7 +262,9 @@ def test_data_and_sms_fields(catalog: Catalog) -> None:
     assert (cdr["other_party"], cdr["direction"], cdr["duration_sec"]) == (None, None, None)
     assert (cdr["bytes_up"], cdr["bytes_down"], cdr["quantity"]) == (1000, 500, 1500)
     assert (cdr["zone"], cdr["billable_units"]) == ("home", 2048)
-    assert (cdr["cell_id"], cdr["technology"]) == (None, None)  # absent, and not a string
+    assert (cdr["cell_id"], cdr["technology"]) == (None, "5")  # absent; a JSON number kept as its text
+    typed = rated(catalog, data(cell_id=True, technology={"gen": 4.0}))
+    assert (typed["cell_id"], typed["technology"]) == ("true", '{"gen":4.0}')
     assert cdr["unit_price"] == "0.0000000477"  # 0.05 / 1048576 = 0.00000004768...
     assert cdr["charge"] == "0.0001"  # 2048 * 0.05 / 1048576 = 0.00009765625
     message = rated(catalog, sms())
@@ -429,7 +431,10 @@ def test_roaming_versus_home(catalog: Catalog) -> None:
     assert (at_home["visited_country"], at_home["roaming"], at_home["zone"]) == ("MA", False, "national_mobile")
     assert rated(catalog, voice(visited_country="ma"))["roaming"] is False
     assert rated(catalog, voice(visited_country=""))["visited_country"] is None
-    assert rated(catalog, voice(visited_country=212))["visited_country"] is None
+    numeric = rated(catalog, voice(visited_country=212))  # a JSON number is read as its text
+    assert (numeric["visited_country"], numeric["roaming"], numeric["zone"]) == ("212", True, "roam_world")
+    boolean = rated(catalog, voice(visited_country=True))  # "true", upper-cased: roaming
+    assert (boolean["visited_country"], boolean["roaming"]) == ("TRUE", True)
     elsewhere = rated(catalog, voice(visited_country="US"))
     assert (elsewhere["zone"], elsewhere["charge"]) == ("roam_world", "3.5000")  # falls back to "*"/"*"
     data_abroad = rated(catalog, data(visited_country="US", bytes_up=0, bytes_down=1))
@@ -474,6 +479,8 @@ def test_no_rate(catalog: Catalog) -> None:
         ("00212600000001", "0033611111111", "33611111111"),
         ("0600000001", "0611111111", "212611111111"),
         (212600000001, 212611111111, "212611111111"),  # JSON integers
+        (-212600000001, -212611111111, "212611111111"),  # JSON integers: their text, whose "-" is removed
+        (2126.00000001, 2126.11111111, "212611111111"),  # JSON fractions: Java's text, whose "." is removed
         ("212600000001", "(0)611111111", "212611111111"),
         ("\t212600000001 ", "336111111", "336111111"),  # 9 digits is E.164-long enough
     ],
@@ -494,8 +501,7 @@ def test_msisdn_normalization(catalog: Catalog, msisdn: Any, other_party: Any, e
         "000212600000001",  # 00 is dropped once; 0212... is not E.164
         "212 600 000 00١",  # Arabic-Indic digit
         "212600000001x",
-        -212600000001,
-        212600000001.0,
+        212600000001.0,  # its text is 2.12600000001E11
         True,
         ["212600000001"],
     ],
@@ -588,11 +594,13 @@ def test_usage_limits(catalog: Catalog) -> None:
 
 REASON_CASES: list[tuple[str, Any, str, str]] = [
     ("not utf-8", b"\xff\xfe{}", "MALFORMED_JSON", "not UTF-8"),
-    ("not json", b"{not json", "MALFORMED_JSON", "not JSON"),
-    ("empty", b"", "MALFORMED_JSON", "not JSON"),
-    ("NaN literal", b'{"cdr_id":"x","duration_sec":NaN}', "MALFORMED_JSON", "not JSON"),
-    ("BOM", "\ufeff" + json.dumps(voice()), "MALFORMED_JSON", "not JSON"),
-    ("lone surrogate", b'{"cdr_id":"\\ud800x"}', "MALFORMED_JSON", "not JSON"),
+    ("not json", b"{not json", "MALFORMED_JSON", "not a JSON object"),
+    ("empty", b"", "MALFORMED_JSON", "not a JSON object"),
+    ("blank", b" \t\r\n ", "MALFORMED_JSON", "not a JSON object"),
+    ("NaN literal", b'{"cdr_id":"x","duration_sec":NaN}', "MALFORMED_JSON", "not a JSON object"),
+    ("BOM", "\ufeff" + json.dumps(voice()), "MALFORMED_JSON", "not a JSON object"),
+    ("broken first value", b'{"cdr_id":"x",} {"cdr_id":"y"}', "MALFORMED_JSON", "not a JSON object"),
+    ("lone surrogate", b'{"cdr_id":"\\ud800x"}', "MISSING_FIELD", "record_type: absent"),  # parsed, as "?x"
     ("array", b"[1, 2]", "MALFORMED_JSON", "not a JSON object"),
     ("string", b'"voice"', "MALFORMED_JSON", "not a JSON object"),
     ("no format keys", {"record_type": "voice", "msisdn": SUB}, "UNKNOWN_FORMAT", "neither canonical nor legacy"),
@@ -610,12 +618,11 @@ REASON_CASES: list[tuple[str, Any, str, str]] = [
     ("fraction", voice(duration_sec=60.5), "MISSING_FIELD", "duration_sec: not an integer"),
     ("fraction string", voice(duration_sec="60.5"), "MISSING_FIELD", "duration_sec: not an integer"),
     ("direction", voice(direction="OUT"), "MISSING_FIELD", "direction: not MO or MT"),
-    ("cdr_id number", voice(cdr_id=7), "MISSING_FIELD", "cdr_id: not a non-empty string"),
     ("cdr_id empty", voice(cdr_id=""), "MISSING_FIELD", "cdr_id: not a non-empty string"),
     ("msisdn absent", voice(msisdn=DROP), "MISSING_FIELD", "msisdn: absent"),
     ("sms party absent", sms(other_party=None), "MISSING_FIELD", "other_party: absent"),
     ("bytes_down absent", data(bytes_down=DROP), "MISSING_FIELD", "bytes_down: absent"),
-    ("first field first", voice(cdr_id=7, duration_sec=DROP), "MISSING_FIELD", "cdr_id: not a non-empty string"),
+    ("first field first", voice(cdr_id="", duration_sec=DROP), "MISSING_FIELD", "cdr_id: not a non-empty string"),
     ("legacy session absent", legacy_data(session_duration_sec=DROP), "MISSING_FIELD", "session_duration_sec: absent"),
     ("legacy volume text", legacy_data(data_volume_mb="lots"), "MISSING_FIELD", "data_volume_mb: not a number"),
     ("invalid msisdn", voice(msisdn="invalid_phone"), "INVALID_MSISDN", "msisdn: invalid"),
@@ -807,12 +814,28 @@ def test_poison_messages_are_rejections(catalog: Catalog) -> None:
     deep_ok = json.dumps(voice()).replace('"cell_id"', '"nested":' + "[" * 999 + "]" * 999 + ',"cell_id"')
     assert rated(catalog, deep_ok)["cdr_id"] == "c-1"  # the object plus 999 arrays: depth 1000
     too_deep = deep_ok.replace("[" * 999, "[" * 1000).replace("]" * 999, "]" * 1000)
-    assert reason(catalog, too_deep) == ("MALFORMED_JSON", "not JSON")
-    assert reason(catalog, b"[" * 200_000 + b"]" * 200_000) == ("MALFORMED_JSON", "not JSON")
+    assert reason(catalog, too_deep) == ("MALFORMED_JSON", "not a JSON object")
+    very_deep = b'{"a":' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    assert reason(catalog, very_deep) == ("MALFORMED_JSON", "not a JSON object")
     assert reason(catalog, b'{"a":' * 50_000)[0] == "MALFORMED_JSON"
-    huge_int = voice(duration_sec=DROP)
-    text = json.dumps(huge_int)[:-1] + ', "duration_sec": 1' + "0" * 10_000 + "}"
-    assert reason(catalog, text) == ("USAGE_OUT_OF_RANGE", "duration_sec over 86400")
+    huge_int = json.dumps(voice(duration_sec=DROP))[:-1] + ', "duration_sec": 1'
+    # An integer literal of up to 1000 digits is read (and is out of range); one more digit is a read limit.
+    assert reason(catalog, huge_int + "0" * 999 + "}") == ("USAGE_OUT_OF_RANGE", "duration_sec over 86400")
+    assert reason(catalog, huge_int + "0" * 1000 + "}") == ("MALFORMED_JSON", "not a JSON object")
+    assert reason(catalog, huge_int + "0" * 10_000 + "}") == ("MALFORMED_JSON", "not a JSON object")
+
+
+def test_fields_are_read_as_text(catalog: Catalog) -> None:
+    assert rated(catalog, voice(cdr_id=7))["cdr_id"] == "7"  # a JSON number is accepted as its text
+    assert rated(catalog, voice(cdr_id={"a": 1, "b": [1.5, True]}))["cdr_id"] == '{"a":1,"b":[1.5,true]}'
+    assert rated(catalog, voice(cdr_id=1e30))["cdr_id"] == "1.0E30"
+    # Unpaired surrogate escapes become "?" per unit; a valid pair is its one character.
+    assert rated(catalog, voice(cdr_id="\ud800x"))["cdr_id"] == "?x"
+    assert rated(catalog, voice(cdr_id="\udc00\ud800"))["cdr_id"] == "??"
+    assert rated(catalog, voice(cdr_id="\ud83d\ude00"))["cdr_id"] == "\U0001f600"
+    assert rejected(catalog, b'{"cdr_id":"\\ud800x"}')["cdr_id"] == "?x"
+    # Whatever follows the first JSON value is ignored.
+    assert rated(catalog, json.dumps(voice()) + "} trailing {broken")["cdr_id"] == "c-1"
 
 
 def test_duplicate_keys_last_wins(catalog: Catalog) -> None:
