@@ -5,7 +5,8 @@ Every step is a `DataFrame -> DataFrame` function of native Spark expressions; m
 (`spark.sql.decimalOperations.allowPrecisionLoss` is off in our sessions) and every half-up
 rounding is exact. The flow:
 
-    parse_rated -> in_period -> deduplicate -> attach_subscribers -> apply_allowances
+    parse_rated -> typed_rated -> attach_subscribers -> allowance_candidates -> deduplicate
+        -> apply_allowances
         -> summarize (one aggregate: per subscriber, service, zone, allowance, local hour)
         -> usage_lines / allowance_use / hourly_usage / status_totals -> build_invoices
 
@@ -43,6 +44,7 @@ OK = "ok"
 UNREADABLE = "unreadable"  # no usable event_time: it cannot be placed in any period
 INVALID = "invalid"  # in the period, but a field billing needs is missing or out of range
 NO_SUBSCRIBER = "no_subscriber"  # no subscriber with that msisdn is active on the event's local date
+DUPLICATE = "duplicate"  # a later copy of a CDR: counted, billed once
 
 # The rated CDR fields billing reads (RULES.md section 16); money stays a string until cast.
 RATED_FIELDS: tuple[tuple[str, str], ...] = (
@@ -165,8 +167,10 @@ def parse_rated(lines: DataFrame, column: str = "value") -> DataFrame:
     from pyspark.sql import functions as F
 
     text = F.col(column).cast("string")
-    parsed = lines.where(F.trim(text) != "").select(F.from_json(text, RATED_SCHEMA).alias("r"))
-    return parsed.select("r.*")
+    # An optimizer fence (a nondeterministic, always-true condition): without it Spark pushes the
+    # period filter below this projection and parses every line once more for that filter.
+    parsed = F.when(F.spark_partition_id() >= 0, F.from_json(text, RATED_SCHEMA))
+    return lines.where(F.trim(text) != "").select(parsed.alias("r")).select("r.*")
 
 
 def typed_rated(rated: DataFrame, catalog: Catalog, period: Period) -> DataFrame:
@@ -218,25 +222,29 @@ def typed_rated(rated: DataFrame, catalog: Catalog, period: Period) -> DataFrame
     )
 
 
+def _order() -> list[Column]:
+    """The per-subscriber order: allowances are consumed by (event_time, cdr_id); copies of one CDR
+    then sit side by side, the earliest `rated_at` first (the other fields only make the order total)."""
+    from pyspark.sql import functions as F
+
+    return [F.col(c).asc_nulls_last() for c in ("event_ts", "cdr_id", "rated_at", "service", "zone",
+                                                 "billable_units", "quantity", "price", "per", "connect_fee",
+                                                 "charge")]
+
+
 def deduplicate(cdrs: DataFrame) -> DataFrame:
-    """Keep one copy per `cdr_id` among the records with status `ok` (the earliest `rated_at`;
-    copies from an at-least-once sink are identical otherwise). `copies` counts what was kept for."""
+    """Status `duplicate` for a later copy of a CDR: the same `cdr_id` and event time as the record
+    before it in its subscriber's order (copies from an at-least-once sink agree on both, so they are
+    neighbours; the first, earliest `rated_at`, is billed). Needs `sub_id` (`attach_subscribers`)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    key = F.when(F.col("status") == OK, F.col("cdr_id"))
-    ranked = cdrs.withColumn("_key", key)
-    order = [F.col(c).asc_nulls_last() for c in ("rated_at", "event_ts", "msisdn", "service", "zone",
-                                                  "billable_units", "quantity", "price", "per",
-                                                  "connect_fee", "charge")]
-    by_id = Window.partitionBy("_key").orderBy(*order)
-    whole = Window.partitionBy("_key")
-    return (
-        ranked.withColumn("_rank", F.row_number().over(by_id))
-        .withColumn("copies", F.when(F.col("_key").isNull(), F.lit(1)).otherwise(F.count(F.lit(1)).over(whole)))
-        .where(F.col("_key").isNull() | (F.col("_rank") == 1))
-        .drop("_key", "_rank")
-    )
+    order = Window.partitionBy("sub_id").orderBy(*_order())
+    previous = F.lag(F.struct("cdr_id", "event_ts", "status")).over(order)
+    copy = (F.col("status").isin(OK, NO_SUBSCRIBER) & (previous["cdr_id"] == F.col("cdr_id"))
+            & (previous["event_ts"] == F.col("event_ts")) & (previous["status"] == F.col("status")))
+    return cdrs.withColumn("status", F.when(F.coalesce(copy, F.lit(False)), F.lit(DUPLICATE))
+                           .otherwise(F.col("status")))
 
 
 # -- subscribers ---------------------------------------------------------------------------------------
@@ -313,19 +321,66 @@ def attach_subscribers(cdrs: DataFrame, subscribers: DataFrame) -> DataFrame:
 
 
 @dataclass(frozen=True)
-class _Candidate:
-    plan_id: str
-    service: str
-    zone: str
-    level: int
-    index: int
-    name: str
-    quantity: int
+class Allowances:
+    """The catalog's allowances numbered across plans (`id`), and their levels: an allowance that
+    shares a (service, zone) with an earlier allowance of its plan sits one level deeper."""
+
+    names: tuple[str, ...]
+    quantities: tuple[int, ...]
+    levels: tuple[int, ...]
+    # plan -> service -> zone -> allowance ids a CDR may draw from, in plan order (one per level)
+    candidates: dict[str, dict[str, dict[str, tuple[int, ...]]]]
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> Allowances:
+        names: list[str] = []
+        quantities: list[int] = []
+        levels: list[int] = []
+        candidates: dict[str, dict[str, dict[str, tuple[int, ...]]]] = {}
+        for plan in catalog.plans.values():
+            first = len(names)
+            for level, allowance in zip(allowance_levels(plan), plan.allowances, strict=True):
+                names.append(allowance.name)
+                quantities.append(allowance.quantity)
+                levels.append(level)
+            for offset, allowance in enumerate(plan.allowances):
+                for zone in allowance.zones:
+                    zones = candidates.setdefault(plan.id, {}).setdefault(allowance.service, {})
+                    zones[zone] = (*zones.get(zone, ()), first + offset)
+        return cls(tuple(names), tuple(quantities), tuple(levels), candidates)
+
+    @property
+    def depth(self) -> int:
+        return max(self.levels, default=-1) + 1
+
+    def candidate(self, level: int) -> Column:
+        """The id of the allowance a CDR may draw from at `level` (null: none), from its `plan_id`,
+        `service` and `zone`: a small decision tree, evaluated once per CDR."""
+        from pyspark.sql import functions as F
+
+        by_plan = None
+        for plan_id, services in sorted(self.candidates.items()):
+            by_service = None
+            for service, zones in sorted(services.items()):
+                by_zone = None
+                for zone, ids in sorted(zones.items()):
+                    at_level = [i for i in ids if self.levels[i] == level]
+                    if at_level:
+                        branch = (F.col("zone") == zone, F.lit(at_level[0]))
+                        by_zone = F.when(*branch) if by_zone is None else by_zone.when(*branch)
+                if by_zone is not None:
+                    branch = (F.col("service") == service, by_zone)
+                    by_service = F.when(*branch) if by_service is None else by_service.when(*branch)
+            if by_service is not None:
+                branch = (F.col("plan_id") == plan_id, by_service)
+                by_plan = F.when(*branch) if by_plan is None else by_plan.when(*branch)
+        return (by_plan if by_plan is not None else F.lit(None)).cast("int")
 
 
 def allowance_levels(plan: Plan) -> list[int]:
     """Level of each allowance: 0 unless an earlier allowance of the plan shares a (service, zone)
-    with it, else one deeper than the deepest such allowance."""
+    with it, else one deeper than the deepest such allowance. A CDR's candidate allowances (those
+    matching its service and zone) overlap pairwise, so they sit on distinct levels."""
     levels: list[int] = []
     for i, allowance in enumerate(plan.allowances):
         deeper = [levels[j] + 1 for j, earlier in enumerate(plan.allowances[:i])
@@ -334,16 +389,15 @@ def allowance_levels(plan: Plan) -> list[int]:
     return levels
 
 
-def _candidates(catalog: Catalog) -> list[_Candidate]:
-    """For each plan, (service, zone): the allowances a CDR may draw from, at most one per level."""
-    out = []
-    for plan in catalog.plans.values():
-        levels = allowance_levels(plan)
-        for index, allowance in enumerate(plan.allowances):
-            for zone in allowance.zones:
-                out.append(_Candidate(plan.id, allowance.service, zone, levels[index], index, allowance.name,
-                                      allowance.quantity))
-    return out
+def allowance_candidates(cdrs: DataFrame, catalog: Catalog) -> DataFrame:
+    """`_a0`, `_a1`, ...: per level, the id of the allowance the CDR may draw from (see
+    `Allowances`); computed before the subscriber shuffle so that `plan_id` need not cross it."""
+    from pyspark.sql import functions as F
+
+    allowances = Allowances.of(catalog)
+    ok = F.col("status") == OK
+    return cdrs.withColumns({f"_a{level}": F.when(ok, allowances.candidate(level))
+                             for level in range(allowances.depth)}).drop("plan_id")
 
 
 def apply_allowances(cdrs: DataFrame, catalog: Catalog) -> DataFrame:
@@ -352,52 +406,35 @@ def apply_allowances(cdrs: DataFrame, catalog: Catalog) -> DataFrame:
     A CDR draws from the first allowance of its plan whose service and zones match and that has
     quantity left: `included = min(remaining, billable_units)`; the billed amount is
     `connect_fee + (billable_units - included) * price / per`, rounded half-up as in rating.
+    Needs `allowance_candidates` and `deduplicate` first.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    candidates = _candidates(catalog)
-    depth = max((c.level for c in candidates), default=-1) + 1
-    frame = cdrs.withColumns({"included_units": F.lit(0).cast("bigint"),
-                              "allowance": F.lit(None).cast("string")})
-    if depth:
-        # (plan, service, zone) -> per level: the allowance's index in the plan, name, quantity.
-        by_key: dict[str, dict[int, _Candidate]] = {}
-        for c in candidates:
-            by_key.setdefault(f"{c.plan_id}|{c.service}|{c.zone}", {})[c.level] = c
-        entries = []
-        for key, levels in sorted(by_key.items()):
-            fields = []
-            for level in range(depth):
-                c = levels.get(level)
-                fields += [F.lit(c.index if c else None).cast("int").alias(f"idx{level}"),
-                           F.lit(c.name if c else None).cast("string").alias(f"name{level}"),
-                           F.lit(c.quantity if c else None).cast("bigint").alias(f"qty{level}")]
-            entries += [F.lit(key), F.struct(*fields)]
-        table = F.create_map(*entries)
-        key = F.concat_ws("|", F.col("plan_id"), F.col("service"), F.col("zone"))
-        frame = frame.withColumns({"_cand": F.when(F.col("status") == OK, F.element_at(table, key)),
-                                   "_drawn": F.lit(False)})
-
-    window = (Window.partitionBy("sub_id").orderBy("event_ts", "cdr_id")
+    allowances = Allowances.of(catalog)
+    quantities = F.array(*[F.lit(q).cast("bigint") for q in allowances.quantities] or [F.lit(None)])
+    names = F.array(*[F.lit(n) for n in allowances.names] or [F.lit(None).cast("string")])
+    window = (Window.partitionBy("sub_id").orderBy(*_order())
               .rowsBetween(Window.unboundedPreceding, Window.currentRow))
     billable = F.col("billable_units")
-    for level in range(depth):
-        idx, quantity = F.col(f"_cand.idx{level}"), F.col(f"_cand.qty{level}")
-        eligible = idx.isNotNull() & ~F.col("_drawn")
-        indices = sorted({c.index for c in candidates if c.level == level})
-        frame = frame.withColumns({f"_cum{i}": F.sum(F.when(eligible & (idx == i), billable).otherwise(0))
-                                   .over(window) for i in indices})
-        used_before = F.lit(None).cast("bigint")
-        for i in indices:
-            used_before = F.when(idx == i, F.col(f"_cum{i}") - billable).otherwise(used_before)
-        remaining = quantity - used_before
+    frame = cdrs.withColumns({"included_units": F.lit(0).cast("bigint"), "_drawn": F.lit(-1)})
+    for level in range(allowances.depth):
+        candidate = F.col(f"_a{level}")
+        eligible = (F.col("status") == OK) & candidate.isNotNull() & (F.col("_drawn") < 0)
+        ids = sorted(i for i, at in enumerate(allowances.levels) if at == level)
+        # One running sum per allowance of this level: the billable units drawn from it so far.
+        frame = frame.withColumns({f"_cum{i}": F.sum(F.when(eligible & (candidate == i), billable).otherwise(0))
+                                   .over(window) for i in ids})
+        used = F.lit(None).cast("bigint")
+        for i in ids:
+            used = F.when(candidate == i, F.col(f"_cum{i}") - billable).otherwise(used)
+        remaining = F.element_at(quantities, candidate + 1) - used
         draws = F.coalesce(eligible & (remaining > 0), F.lit(False))
         frame = frame.withColumns({
             "included_units": F.when(draws, F.least(billable, remaining)).otherwise(F.col("included_units")),
-            "allowance": F.when(draws, F.col(f"_cand.name{level}")).otherwise(F.col("allowance")),
-            "_drawn": F.col("_drawn") | draws,
-        }).drop(*[f"_cum{i}" for i in indices])
+            "_drawn": F.when(draws, candidate).otherwise(F.col("_drawn")),
+        }).drop(*[f"_cum{i}" for i in ids])
+    frame = frame.withColumn("allowance", F.when(F.col("_drawn") >= 0, F.element_at(names, F.col("_drawn") + 1)))
     helpers = [c for c in frame.columns if c.startswith("_")]
     return billed_amount(frame.drop(*helpers), Sizes.for_catalog(catalog))
 
@@ -463,7 +500,6 @@ def summarize(billed: DataFrame) -> DataFrame:
     hours = [F.count(F.when(F.col("local_hour") == h, F.lit(1))).alias(f"h{h:02d}") for h in range(24)]
     return billed.groupBy("status", "sub_id", "service", "zone", "allowance").agg(
         F.count(F.lit(1)).alias("cdrs"),
-        F.sum(F.col("copies") - 1).alias("duplicates"),
         F.sum("quantity").alias("quantity"),
         F.sum("billable_units").alias("billable_units"),
         F.sum("included_units").alias("included_units"),
@@ -508,8 +544,7 @@ def status_totals(summary: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     return summary.groupBy("status").agg(
-        F.sum("cdrs").alias("cdrs"), F.sum("duplicates").alias("duplicates"),
-        F.sum("billed_amount").alias("billed_amount"), F.sum("charge").alias("charge"))
+        F.sum("cdrs").alias("cdrs"), F.sum("billed_amount").alias("billed_amount"), F.sum("charge").alias("charge"))
 
 
 def build_invoices(subscribers: DataFrame, lines: DataFrame, allowances: DataFrame, catalog: Catalog) -> DataFrame:
@@ -543,7 +578,7 @@ class BillingFrames:
     invoices: DataFrame
     hourly: DataFrame
     totals: DataFrame
-    details: DataFrame  # every CDR of the run with its status: for listing the unexplained ones
+    details: DataFrame  # every record of the run with its status (but `duplicate`): to list the unexplained
 
     def close(self) -> None:
         self.summary.unpersist()
@@ -551,21 +586,17 @@ class BillingFrames:
 
 def bill(rated: DataFrame, catalog: Catalog, subscribers: Sequence[Subscriber], period: Period) -> BillingFrames:
     """Rated CDRs (the columns of `RATED_FIELDS`) -> the frames of the period's invoices."""
-    from pyspark.sql import functions as F
-
     spark = rated.sparkSession
     subs = subscriber_frame(spark, subscribers, catalog, period)
-    cdrs = attach_subscribers(deduplicate(typed_rated(rated, catalog, period)), subs)
-    # Only what the allowance window needs crosses its shuffle (the rest is kept for the unexplained).
-    unexplained = F.col("status") != OK
-    lean = cdrs.select(*[c for c in cdrs.columns if c not in ("rated_at", "local_date", "event_time", "msisdn",
-                                                               "problem")],
-                       *[F.when(unexplained, F.col(c)).alias(c) for c in ("event_time", "msisdn", "problem")])
-    billed = apply_allowances(lean, catalog)
+    cdrs = allowance_candidates(attach_subscribers(typed_rated(rated, catalog, period), subs), catalog)
+    # Only what the subscriber window needs crosses its shuffle: every status but `duplicate` is
+    # known before it, so the unexplained records are listed from `cdrs`.
+    lean = cdrs.drop("local_date", "event_time", "msisdn", "problem")
+    billed = apply_allowances(deduplicate(lean), catalog)
     summary = summarize(billed).cache()
     invoices = build_invoices(subs, usage_lines(summary), allowance_use(summary), catalog)
     return BillingFrames(summary=summary, invoices=invoices, hourly=hourly_usage(summary),
-                         totals=status_totals(summary), details=billed)
+                         totals=status_totals(summary), details=cdrs)
 
 
 # -- sources -------------------------------------------------------------------------------------------

@@ -21,13 +21,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .billing import INVOICE_NUMBER, OK, BillingFrames, Period, money_type
+from .billing import DUPLICATE, INVOICE_NUMBER, NO_SUBSCRIBER, OK, BillingFrames, Period, money_type
 from .catalog import Catalog
 from .errors import TelecomError
 from .subscribers import Subscriber
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame
 
 INVOICES_FILE = "invoices.jsonl"
 SUMMARY_FILE = "summary.csv"
@@ -38,9 +38,10 @@ SUCCESS_FILE = "_SUCCESS"
 HTML_DIR = "html"
 SUMMARY_COLUMNS = ("invoice_number", "msisdn", "name", "plan_id", "period", "active_days", "usage_cdrs",
                    "recurring", "usage", "subtotal", "tax", "total", "currency")
-LINE_SCHEMA = ("invoice_number string, msisdn string, period string, line_no int, type string, service string, "
-               f"zone string, quantity bigint, billable_units bigint, included_units bigint, amount {money_type()}, "
-               "cdr_count bigint")
+LINE_COLUMNS = (("invoice_number", "string"), ("msisdn", "string"), ("period", "string"), ("line_no", "int"),
+                ("type", "string"), ("service", "string"), ("zone", "string"), ("quantity", "bigint"),
+                ("billable_units", "bigint"), ("included_units", "bigint"), ("amount", money_type()),
+                ("cdr_count", "bigint"))
 UNEXPLAINED_SAMPLE = 100
 
 
@@ -78,15 +79,25 @@ def collect(frames: BillingFrames, catalog: Catalog, subscribers: Sequence[Subsc
     from pyspark.sql import functions as F
 
     status = {row["status"]: row.asDict() for row in frames.totals.collect()}
-    rows = frames.invoices.orderBy("msisdn", "activation_date").collect()
+    # As JSON text: much cheaper to bring to Python than nested rows of Decimals; exact (decimals
+    # are read back as Decimal).
+    fields = ("sub_id", "invoice_number", "active_days", "recurring", "lines", "allowance_used", "usage", "subtotal",
+              "tax", "total")
+    texts = (frames.invoices.orderBy("msisdn", "activation_date")
+             .select(F.to_json(F.struct(*fields)).alias("json")).collect())
+    rows = [json.loads(row["json"], parse_float=Decimal) for row in texts]
     invoices = [_invoice(row, catalog, subscribers[row["sub_id"]], period) for row in rows]
     numbers = [i["invoice_number"] for i in invoices]
     if len(set(numbers)) != len(numbers):
         raise TelecomError("two subscribers got the same invoice number hash; this needs a longer hash")
     hourly = [row.asDict() for row in frames.hourly.orderBy("service", "local_hour").collect()]
     unexplained: list[dict[str, Any]] = []
-    if any(name != OK for name in status):
-        sample = (frames.details.where(F.col("status") != OK)
+    if any(name not in (OK, DUPLICATE) for name in status):
+        # Copies of a CDR of no subscriber are one unexplained CDR (the summary counts it once too).
+        copy_key = F.when(F.col("status") == NO_SUBSCRIBER, F.concat_ws("|", "cdr_id", "event_time"))
+        sample = (frames.details.where(~F.col("status").isin(OK, DUPLICATE))
+                  .withColumn("_copy", F.coalesce(copy_key, F.monotonically_increasing_id().cast("string")))
+                  .dropDuplicates(["status", "_copy"])
                   .select("status", "problem", "cdr_id", "msisdn", "event_time")
                   .orderBy("status", "event_time", "cdr_id").limit(UNEXPLAINED_SAMPLE).collect())
         unexplained = [{"kind": "rated", "status": r["status"], "reason": r["problem"], "cdr_id": r["cdr_id"],
@@ -95,7 +106,7 @@ def collect(frames: BillingFrames, catalog: Catalog, subscribers: Sequence[Subsc
                   unexplained=unexplained)
 
 
-def _invoice(row: Any, catalog: Catalog, subscriber: Subscriber, period: Period) -> dict[str, Any]:
+def _invoice(row: dict[str, Any], catalog: Catalog, subscriber: Subscriber, period: Period) -> dict[str, Any]:
     number = row["invoice_number"]
     if not INVOICE_NUMBER.fullmatch(number):
         raise TelecomError(f"internal error: bad invoice number {number!r}")
@@ -105,12 +116,12 @@ def _invoice(row: Any, catalog: Catalog, subscriber: Subscriber, period: Period)
         "billable_units": row["active_days"], "included_units": 0, "amount": money(row["recurring"]),
         "cdr_count": 0,
     }]
-    for line in row["lines"] or []:
+    for line in row.get("lines") or []:
         lines.append({"type": "usage", "service": line["service"], "zone": line["zone"],
                       "quantity": line["quantity"], "billable_units": line["billable_units"],
                       "included_units": line["included_units"], "amount": money(line["amount"]),
                       "cdr_count": line["cdr_count"]})
-    used = row["allowance_used"] or {}
+    used = row.get("allowance_used") or {}
     return {
         "invoice_number": number,
         "period": period.label,
@@ -156,20 +167,136 @@ def summary_text(invoices: Iterable[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def write_lines_parquet(spark: SparkSession, invoices: Sequence[dict[str, Any]], target: Path) -> None:
-    """All invoice lines, flat, as one Parquet file (Spark writes a folder of parts: keep the one part)."""
-    rows = [(i["invoice_number"], i["msisdn"], i["period"], n, line["type"], line["service"], line["zone"],
-             line["quantity"], line["billable_units"], line["included_units"], Decimal(line["amount"]),
-             line["cdr_count"])
-            for i in invoices for n, line in enumerate(i["lines"])]
+def lines_frame(frames: BillingFrames, period: Period) -> DataFrame:
+    """All invoice lines, flat, from the Spark invoice frame (the same values as `invoices.jsonl`)."""
+    from pyspark.sql import functions as F
+
+    base = [F.col("invoice_number"), F.col("msisdn"), F.lit(period.label).alias("period")]
+    recurring = frames.invoices.select(
+        *base, F.lit(0).alias("line_no"), F.lit("recurring").alias("type"), F.lit(None).cast("string").alias("service"),
+        F.lit(None).cast("string").alias("zone"), F.col("active_days").cast("bigint").alias("quantity"),
+        F.col("active_days").cast("bigint").alias("billable_units"), F.lit(0).cast("bigint").alias("included_units"),
+        F.col("recurring").alias("amount"), F.lit(0).cast("bigint").alias("cdr_count"))
+    usage = frames.invoices.select(*base, F.posexplode("lines").alias("n", "line")).select(
+        "invoice_number", "msisdn", "period", (F.col("n") + 1).alias("line_no"), F.lit("usage").alias("type"),
+        *[F.col(f"line.{c}").alias(c) for c in ("service", "zone", "quantity", "billable_units", "included_units",
+                                                 "amount", "cdr_count")])
+    return recurring.unionByName(usage).select(*[F.col(c).cast(t) for c, t in LINE_COLUMNS])
+
+
+def write_lines_parquet(lines: DataFrame, target: Path) -> None:
+    """One Parquet file (Spark writes a folder of parts: one part is kept), rows in invoice order."""
     parts = target.parent / f".{target.name}.parts"
-    frame = spark.createDataFrame(rows, LINE_SCHEMA).repartition(1).sortWithinPartitions("invoice_number", "line_no")
+    frame = lines.repartition(1).sortWithinPartitions("invoice_number", "line_no")
     frame.write.mode("overwrite").option("compression", "snappy").parquet(str(parts))
     files = sorted(parts.glob("part-*.parquet"))
     if len(files) != 1:
         raise TelecomError(f"expected one Parquet part for {target.name}, Spark wrote {len(files)}")
     files[0].replace(target)
     shutil.rmtree(parts)
+    canonicalize_parquet_footer(target)
+
+
+# Thrift compact protocol types, as used by Parquet's footer (FileMetaData).
+_STOP, _TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(13)
+# FileMetaData.row_groups -> RowGroup.columns -> ColumnChunk.meta_data -> ColumnMetaData fields
+# `encodings` (2) and `encoding_stats` (13): parquet-mr writes them in the order of a HashSet of
+# enums, which changes from one JVM to the next. Sorting them makes the file byte-stable.
+_UNORDERED = {(4, 1, 3, 2), (4, 1, 3, 13)}
+
+
+def canonicalize_parquet_footer(path: Path) -> None:
+    """Sort the footer's unordered lists in place (same elements, same length: offsets stay valid)."""
+    data = bytearray(path.read_bytes())
+    if data[-4:] != b"PAR1":
+        raise TelecomError(f"{path.name}: not a Parquet file")
+    size = int.from_bytes(data[-8:-4], "little")
+    start = len(data) - 8 - size
+    footer = bytearray(data[start:start + size])
+    _CompactWalker(footer).struct(())
+    data[start:start + size] = footer
+    path.write_bytes(bytes(data))
+
+
+class _CompactWalker:
+    """Walks a Thrift compact struct; lists at `_UNORDERED` paths get their elements sorted."""
+
+    def __init__(self, buffer: bytearray) -> None:
+        self.buffer = buffer
+        self.pos = 0
+
+    def byte(self) -> int:
+        value = self.buffer[self.pos]
+        self.pos += 1
+        return value
+
+    def varint(self) -> int:
+        shift = result = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return result
+
+    def struct(self, path: tuple[int, ...]) -> None:
+        field = 0
+        while True:
+            header = self.byte()
+            kind = header & 0x0F
+            if kind == _STOP:
+                return
+            delta = header >> 4
+            if delta:
+                field += delta
+            else:
+                raw = self.varint()
+                field = (raw >> 1) ^ -(raw & 1)
+            self.value(kind, (*path, field))
+
+    def value(self, kind: int, path: tuple[int, ...]) -> None:
+        if kind in (_TRUE, _FALSE):
+            return
+        if kind == _BYTE:
+            self.pos += 1
+        elif kind in (_I16, _I32, _I64):
+            self.varint()
+        elif kind == _DOUBLE:
+            self.pos += 8
+        elif kind == _BINARY:
+            length = self.varint()  # not `self.pos += self.varint()`: varint() moves pos first
+            self.pos += length
+        elif kind in (_LIST, _SET):
+            self.sequence(path)
+        elif kind == _MAP:
+            count = self.varint()
+            if count:
+                types = self.byte()
+                for _ in range(count):
+                    self.value(types >> 4, path)
+                    self.value(types & 0x0F, path)
+        elif kind == _STRUCT:
+            self.struct(path)
+        else:
+            raise TelecomError(f"unexpected Thrift type {kind} in a Parquet footer")
+
+    def sequence(self, path: tuple[int, ...]) -> None:
+        header = self.byte()
+        count = header >> 4
+        if count == 15:
+            count = self.varint()
+        kind = header & 0x0F
+        spans = []
+        for _ in range(count):
+            begin = self.pos
+            if kind in (_TRUE, _FALSE):
+                self.pos += 1  # booleans in a list take one byte each
+            else:
+                self.value(kind, path)
+            spans.append(bytes(self.buffer[begin:self.pos]))
+        if path in _UNORDERED and spans:
+            first = self.pos - sum(len(span) for span in spans)
+            self.buffer[first:self.pos] = b"".join(sorted(spans))
 
 
 def sha256_file(path: Path) -> str:
@@ -224,14 +351,14 @@ def manifest(billed: Billed, reconciliation: dict[str, Any], source: dict[str, A
 # -- atomic publication --------------------------------------------------------------------------------
 
 
-def write_contents(spark: SparkSession, folder: Path, billed: Billed, reconciliation: dict[str, Any],
+def write_contents(folder: Path, billed: Billed, lines: DataFrame, reconciliation: dict[str, Any],
                    source: dict[str, Any]) -> None:
     """Every file of the period folder but `_SUCCESS`; the manifest last, with the others' checksums."""
     from . import report
 
     (folder / INVOICES_FILE).write_text(invoices_text(billed.invoices), encoding="utf-8")
     (folder / SUMMARY_FILE).write_text(summary_text(billed.invoices), encoding="utf-8")
-    write_lines_parquet(spark, billed.invoices, folder / LINES_FILE)
+    write_lines_parquet(lines, folder / LINES_FILE)
     report.render_invoices(billed.invoices, folder / HTML_DIR)
     write_json(folder / RECONCILIATION_FILE, reconciliation)
     report.render_report(billed.invoices, billed.hourly, reconciliation, folder, HTML_DIR)

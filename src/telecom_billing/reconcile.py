@@ -19,14 +19,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .billing import INVALID, NO_SUBSCRIBER, OK, UNREADABLE, Period
+from .billing import DUPLICATE, INVALID, NO_SUBSCRIBER, OK, UNREADABLE, Period
 from .catalog import Catalog
 from .invoices import Billed, money
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-RATED, REJECTED, DUPLICATE, UNEXPLAINED = "rated", "rejected", "duplicate", "unexplained"
+RATED, REJECTED, UNEXPLAINED = "rated", "rejected", "unexplained"  # and DUPLICATE, shared with billing
 UNEXPLAINED_SAMPLE = 100
 OUTCOME_COLUMNS = "partition int, offset bigint, outcome string, reason string, cdr_id string, event_time string"
 
@@ -52,7 +52,7 @@ def billing_section(billed: Billed) -> dict[str, Any]:
     def count(status: str, key: str = "cdrs") -> int:
         return int(billed.status.get(status, {}).get(key) or 0)
 
-    duplicates = sum(count(status, "duplicates") for status in billed.status)
+    duplicates = count(DUPLICATE)
     return {
         "rated": {
             "records": count(OK) + count(INVALID) + count(NO_SUBSCRIBER) + duplicates,

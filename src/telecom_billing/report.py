@@ -122,7 +122,7 @@ def allowance_use(invoices: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for (plan, name), shares in sorted(groups.items()):
         out.append({"plan_id": plan, "name": name, "subscribers": len(shares),
-                    "average_percent": (sum(shares) * 100 / len(shares)).quantize(Decimal("0.1")),
+                    "average_percent": (sum(shares, Decimal(0)) * 100 / len(shares)).quantize(Decimal("0.1")),
                     "exhausted_percent": (Decimal(sum(1 for s in shares if s >= 1)) * 100 / len(shares))
                     .quantize(Decimal("0.1"))})
     return out

@@ -16,6 +16,7 @@ from ..settings import Settings, add_common_flags, settings_from_args
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from ..billing import BillingFrames
     from ..catalog import Catalog
     from ..invoices import Billed
     from ..subscribers import Subscriber
@@ -142,9 +143,10 @@ def raw_side(spark: SparkSession, inputs: Inputs, catalog: Catalog, subscribers:
         outcomes.unpersist()
 
 
-def bill_and_report(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> tuple[Billed, dict[str, Any],
-                                                                                                  Inputs]:
-    """Load the reference data, run the billing job and the reconciliation; nothing is written."""
+def bill_and_report(spark: SparkSession, settings: Settings,
+                    args: argparse.Namespace) -> tuple[Billed, dict[str, Any], Inputs, BillingFrames]:
+    """Load the reference data, run the billing job and the reconciliation; nothing is written.
+    The frames keep a cached summary: `close()` them when done."""
     from .. import billing, reconcile
     from ..catalog import load_catalog
     from ..invoices import collect
@@ -159,15 +161,16 @@ def bill_and_report(spark: SparkSession, settings: Settings, args: argparse.Name
     frames = billing.bill(inputs.rated, catalog, subscribers, period)
     try:
         billed = collect(frames, catalog, subscribers, period)
-    finally:
+        print(f"  {len(billed.invoices):,} invoices in {time.monotonic() - started:.1f} s", flush=True)
+        raw = None
+        if inputs.raw is not None:
+            started = _step("reconciling raw records against the rated and rejected outputs")
+            raw = raw_side(spark, inputs, catalog, subscribers, period)
+            print(f"  done in {time.monotonic() - started:.1f} s", flush=True)
+    except BaseException:
         frames.close()
-    print(f"  {len(billed.invoices):,} invoices in {time.monotonic() - started:.1f} s", flush=True)
-    raw = None
-    if inputs.raw is not None:
-        started = _step("reconciling raw records against the rated and rejected outputs")
-        raw = raw_side(spark, inputs, catalog, subscribers, period)
-        print(f"  done in {time.monotonic() - started:.1f} s", flush=True)
-    return billed, reconcile.build_report(billed, raw), inputs
+        raise
+    return billed, reconcile.build_report(billed, raw), inputs, frames
 
 
 def _describe(source: dict[str, Any]) -> str:
@@ -219,11 +222,14 @@ def run(args: argparse.Namespace) -> int:
     out = (args.out or settings.output_dir / "invoices").resolve()
     begun = time.monotonic()
     spark = create_spark(settings, "telecom-bill")
-    billed, report, inputs = bill_and_report(spark, settings, args)
+    billed, report, inputs, frames = bill_and_report(spark, settings, args)
     started = _step(f"writing {invoices.period_dir(out, period)}")
-    folder, what = invoices.write_period(
-        out, period, args.force,
-        lambda tmp: invoices.write_contents(spark, tmp, billed, report, inputs.source))
+    try:
+        lines = invoices.lines_frame(frames, period)
+        folder, what = invoices.write_period(
+            out, period, args.force, lambda tmp: invoices.write_contents(tmp, billed, lines, report, inputs.source))
+    finally:
+        frames.close()
     print(f"  {what} in {time.monotonic() - started:.1f} s", flush=True)
     print_summary(billed, report)
     print(f"\nperiod folder: {folder}")

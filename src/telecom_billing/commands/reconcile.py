@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     out = (args.out or settings.output_dir / "reconciliation" / f"period={period.label}").resolve()
     begun = time.monotonic()
     spark = create_spark(settings, "telecom-reconcile")
-    _, report, _ = bill_and_report(spark, settings, args)
+    _, report, _, frames = bill_and_report(spark, settings, args)
+    frames.close()
     out.mkdir(parents=True, exist_ok=True)
     target = out / "reconciliation.json"
     partial = out / f".reconciliation.json.{os.getpid()}"
