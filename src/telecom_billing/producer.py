@@ -40,6 +40,9 @@ DEFAULT_BATCH_SIZE = 512 * 1024
 DEFAULT_LINGER_MS = 20
 CONNECT_TIMEOUT_S = 15.0
 FLUSH_TIMEOUT_S = 60.0
+# A poison record megabytes long must reach cdr.raw (and be rejected there), not stop the producer:
+# kafka-python refuses records over 1 MiB by default; the broker accepts 64 MiB (`message.max.bytes`).
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
 # Subscriber field of each format: canonical first, then the legacy ones by record type.
 SUBSCRIBER_FIELDS = ("msisdn", "caller_id", "sender_id", "user_id")
 # Record values and their keys (None: read each key from its line).
@@ -147,7 +150,8 @@ class CdrProducer:
         try:
             self.producer = KafkaProducer(
                 **python_client_kwargs(settings), acks="all", enable_idempotence=True,
-                max_in_flight_requests_per_connection=5, bootstrap_timeout_ms=int(connect_timeout_s * 1000),
+                max_in_flight_requests_per_connection=5, max_request_size=MAX_REQUEST_BYTES,
+                bootstrap_timeout_ms=int(connect_timeout_s * 1000),
                 max_block_ms=int(connect_timeout_s * 1000), delivery_timeout_ms=120_000,
                 client_id="telecom-producer", metrics_enabled=False, **options)
         except (KafkaError, OSError) as exc:

@@ -13,7 +13,8 @@ import json
 import math
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -342,6 +343,19 @@ def _field_text(value: Any) -> str | None:
     return _SURROGATE.sub("?", value) if not value.isascii() else value
 
 
+@contextmanager
+def _recursion_room() -> Iterator[None]:
+    """Room for recursion over documents up to `MAX_JSON_DEPTH` levels deep (several frames a level)."""
+    limit = sys.getrecursionlimit()
+    if limit < 4 * MAX_JSON_DEPTH:
+        sys.setrecursionlimit(4 * MAX_JSON_DEPTH)
+    try:
+        yield
+    finally:
+        if sys.getrecursionlimit() != limit:
+            sys.setrecursionlimit(limit)
+
+
 def _parse_json(payload: bytes) -> dict[str, str]:
     """The read fields of a record as text (absent or null fields left out), or a rejection."""
     try:
@@ -352,16 +366,11 @@ def _parse_json(payload: bytes) -> dict[str, str]:
     if not text.startswith("{", start):
         raise _Reject(Reason.MALFORMED_JSON, _NOT_OBJECT)
     # Python's decoder recurses once per level: give it room beyond the limit, then measure.
-    limit = sys.getrecursionlimit()
     try:
-        if limit < 4 * MAX_JSON_DEPTH:
-            sys.setrecursionlimit(4 * MAX_JSON_DEPTH)
-        value, _ = _DECODER.raw_decode(text, start)  # what follows the first value is ignored
+        with _recursion_room():
+            value, _ = _DECODER.raw_decode(text, start)  # what follows the first value is ignored
     except (ValueError, RecursionError):
         raise _Reject(Reason.MALFORMED_JSON, _NOT_OBJECT) from None
-    finally:
-        if sys.getrecursionlimit() != limit:
-            sys.setrecursionlimit(limit)
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _json_depth(value) > MAX_JSON_DEPTH:
         raise _Reject(Reason.MALFORMED_JSON, _NOT_OBJECT)
     fields: dict[str, Any] = {}
@@ -370,7 +379,8 @@ def _parse_json(payload: bytes) -> dict[str, str]:
             if len(text) > MAX_STRING_UNITS and _longest_string(field_value) > MAX_STRING_UNITS:
                 raise _Reject(Reason.MALFORMED_JSON, _NOT_OBJECT)
             fields[key] = field_value
-    texts = {key: _field_text(v) for key, v in fields.items()}
+    with _recursion_room():  # the text of a field nested up to 1000 levels deep is built recursively too
+        texts = {key: _field_text(v) for key, v in fields.items()}
     return {key: v for key, v in texts.items() if v is not None}
 
 
