@@ -21,7 +21,6 @@ _PYTHON_NAMES = {
     "sasl.password": "sasl_plain_password",
     "sasl.kerberos.service.name": "sasl_kerberos_service_name",
     "ssl.ca.location": "ssl_cafile",
-
     "ssl.certificate.location": "ssl_certfile",
     "ssl.key.location": "ssl_keyfile",
     "ssl.key.password": "ssl_password",
@@ -31,8 +30,9 @@ _PYTHON_NAMES = {
 }
 
 # Properties that only the JVM clients understand (kafka-python takes sasl.username / sasl.password).
-_JAVA_ONLY = {"sasl.jaas.config", "ssl.truststore.password", "ssl.truststore.type", "ssl.keystore.location",
-              "ssl.keystore.password", "ssl.keystore.type", "sasl.login.callback.handler.class"}
+_JAVA_ONLY = {"sasl.jaas.config", "ssl.truststore.location", "ssl.truststore.password", "ssl.truststore.type",
+              "ssl.keystore.location", "ssl.keystore.password", "ssl.keystore.type", "ssl.enabled.protocols",
+              "ssl.protocol", "sasl.login.callback.handler.class"}
 
 # Properties that only the Python clients understand (no Java equivalent is passed to Spark).
 _PYTHON_ONLY = {"sasl.username", "sasl.password", "ssl.ca.location", "ssl.certificate.location",

@@ -68,6 +68,35 @@ def test_security_properties_reach_both_clients():
     assert "kafka.sasl.username" not in spark
 
 
+def test_tls_properties_reach_both_clients():
+    """TLS with a JKS truststore for the JVM (Spark) and the same CA as PEM for kafka-python."""
+    s = load_settings(environ={"TELECOM_KAFKA_PROPERTIES":
+                               "security.protocol=SSL,ssl.truststore.location=/etc/kafka/trust.jks,"
+                               "ssl.truststore.password=changeit,ssl.ca.location=/etc/kafka/ca.pem,"
+                               "ssl.certificate.location=/etc/kafka/client.pem,ssl.key.location=/etc/kafka/client.key,"
+                               "ssl.key.password=k,ssl.endpoint.identification.algorithm=https"})
+    py = python_client_kwargs(s)
+    assert py["security_protocol"] == "SSL"
+    assert (py["ssl_cafile"], py["ssl_certfile"], py["ssl_keyfile"], py["ssl_password"]) == (
+        "/etc/kafka/ca.pem", "/etc/kafka/client.pem", "/etc/kafka/client.key", "k")
+    assert py["ssl_check_hostname"] is True
+    assert not any("truststore" in k for k in py)
+    spark = spark_kafka_options(s)
+    assert spark["kafka.security.protocol"] == "SSL"
+    assert spark["kafka.ssl.truststore.location"] == "/etc/kafka/trust.jks"
+    assert spark["kafka.ssl.truststore.password"] == "changeit"
+    assert spark["kafka.ssl.key.password"] == "k"
+    assert spark["kafka.ssl.endpoint.identification.algorithm"] == "https"
+    assert not any(k.startswith("kafka.ssl.ca.") or "certificate.location" in k for k in spark)
+
+
+def test_security_property_without_a_python_equivalent_is_a_clear_error():
+    s = load_settings(environ={"TELECOM_KAFKA_PROPERTIES": "sasl.oauthbearer.token.endpoint.url=https://idp"})
+    with pytest.raises(UsageError, match="no kafka-python equivalent"):
+        python_client_kwargs(s)
+    assert spark_kafka_options(s)["kafka.sasl.oauthbearer.token.endpoint.url"] == "https://idp"
+
+
 def test_malformed_kafka_properties():
     with pytest.raises(UsageError, match="key=value"):
         load_settings(environ={"TELECOM_KAFKA_PROPERTIES": "security.protocol"}).kafka_options()
