@@ -4,8 +4,11 @@
 Uses the broker at `--bootstrap-servers` (or TELECOM_BOOTSTRAP_SERVERS) when one answers, else
 starts an embedded broker in a temporary folder and stops it at the end. The lines are generated
 before the clock starts, so the figure is the producer's own: from the first `send` to the last
-acknowledgement (`flush`). Prints one JSON line: `producer_cdr_per_s` for the default tuning, and
-with `--compare` one `producer_cdr_per_s_<codec>` per codec that kafka-python can use here.
+acknowledgement (`flush`). Prints one JSON line: `producer_cdr_per_s` for the default tuning, with
+`--compare` one `producer_cdr_per_s_<codec>` per codec that kafka-python can use here, and
+`kafka_perf_test_rec_per_s`: Kafka's own `ProducerPerformance` (Java, from the Kafka tools jars) on the
+same broker, sending the same generated lines (`--payload-file`) with the same producer settings (acks=all,
+idempotence, codec, batch size, linger): the limit a Python producer can be held against.
 The target is 30,000 CDR/s from one process.
 """
 
@@ -15,6 +18,8 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import re
+import subprocess
 import tempfile
 import time
 import uuid
@@ -25,6 +30,7 @@ from telecom_billing.broker import EmbeddedBroker, free_port
 from telecom_billing.catalog import load_catalog
 from telecom_billing.errors import ServiceUnavailable
 from telecom_billing.generator import CdrGenerator, GeneratorOptions
+from telecom_billing.jars import tools_classpath
 from telecom_billing.producer import CdrProducer, ProduceStats, Tuning, codecs_available, encoded
 from telecom_billing.settings import Settings, load_settings
 from telecom_billing.subscribers import load_subscribers
@@ -68,6 +74,27 @@ def run_once(settings: Settings, batches: list, tuning: Tuning) -> float:
     return stats.sent / stats.seconds
 
 
+def kafka_perf_test(settings: Settings, batches: list, tuning: Tuning) -> float:
+    """Kafka's ProducerPerformance on the same lines and producer settings; records/s it reports."""
+    topic = f"bench.perf.{uuid.uuid4().hex[:8]}"
+    ensure_topics(settings, [TopicSpec(topic, 6, {})])
+    count = sum(len(lines) for lines, _keys in batches)
+    with tempfile.TemporaryDirectory() as work:
+        payloads = Path(work) / "payloads.txt"
+        payloads.write_bytes(b"\n".join(line for lines, _keys in batches for line in lines if line.strip()))
+        props = [f"bootstrap.servers={settings.bootstrap_servers}", "acks=all", "enable.idempotence=true",
+                 "max.in.flight.requests.per.connection=5", f"compression.type={tuning.compression}",
+                 f"batch.size={tuning.batch_size}", f"linger.ms={tuning.linger_ms}"]
+        proc = subprocess.run(["java", "-Xmx1g", "-cp", tools_classpath(settings.jars_dir),
+                               "org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
+                               "--num-records", str(count), "--throughput", "-1", "--payload-file", str(payloads),
+                               "--producer-props", *props], capture_output=True, text=True, timeout=600)
+    summary = [ln for ln in proc.stdout.splitlines() if re.match(r"\d+ records sent, [\d.]+ records/sec", ln)]
+    if proc.returncode != 0 or not summary:
+        raise SystemExit(f"ProducerPerformance failed: {(proc.stderr.strip().splitlines() or ['no output'])[-1]}")
+    return float(re.findall(r"([\d.]+) records/sec", summary[-1])[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200_000)
@@ -88,6 +115,8 @@ def main() -> None:
             result[f"producer_cdr_per_s{suffix}"] = round(max(run_once(live, batches, tuning)
                                                               for _ in range(args.repeat)), 1)
             time.sleep(1)
+        result["kafka_perf_test_rec_per_s"] = round(max(kafka_perf_test(live, batches, Tuning())
+                                                       for _ in range(args.repeat)), 1)
     print(json.dumps(result))
 
 

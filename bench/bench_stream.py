@@ -7,7 +7,8 @@ a Spark batch write, then measures, on the same data and settings:
 * `stream_rating_cdr_per_s`: the rating query (availableNow) — rows over the summed batch time;
 * `stream_passthrough_cdr_per_s`: a Kafka -> Kafka copy with no logic, same reader/writer options;
 * `python_peer_cdr_per_s`: kafka-python consumer -> the pure-Python reference -> kafka-python producer,
-  on the first `--peer-count` records (what a user might write instead of Spark).
+  on the first `--peer-count` records (what a user might write instead of Spark);
+* `peak_rss_mb`: resident memory of this process tree (Spark's JVM, the embedded broker) while rating.
 
 Uses KAFKA_BOOTSTRAP_SERVERS when set, else an embedded broker on free ports. Prints one JSON line.
 """
@@ -27,6 +28,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+
+from rss import RssSampler  # noqa: E402
 
 from telecom_billing.broker import EmbeddedBroker, free_port  # noqa: E402
 from telecom_billing.catalog import load_catalog  # noqa: E402
@@ -136,11 +139,14 @@ def main() -> None:
         (lines.select(key.cast("binary").alias("key"), F.col("value").cast("binary").alias("value"))
          .write.format("kafka").options(**options).option("topic", settings.topic_raw).save())
 
+        sampler = RssSampler()
+        sampler.start()
         rating = _Timer()
         query = start_stream(spark, settings, catalog, subscribers,
                              StreamOptions(trigger="once", max_offsets_per_trigger=args.max_offsets_per_trigger),
                              str(tmp / "checkpoint-rating"))
         _drain(query, rating)
+        sampler.halt.set()
 
         copy = _Timer()
         passthrough = (spark.readStream.format("kafka").options(**options).option("subscribe", settings.topic_raw)
@@ -158,6 +164,7 @@ def main() -> None:
             "stream_passthrough_cdr_per_s": round(copy.rows / (copy.ms / 1000), 1) if copy.ms else None,
             "python_peer_cdr_per_s": round(peer, 1),
             "stream_rows": rating.rows,
+            "peak_rss_mb": round(sampler.peak / 2**20, 1),
         }))
     finally:
         if broker is not None:

@@ -68,10 +68,10 @@ def fetch_connector(dest: Path) -> list[Path]:
     return sorted(dest.glob("*.jar"))
 
 
-def _broker_pom() -> str:
+def _maven_pom(artifacts: tuple[tuple[str, str, str], ...]) -> str:
     deps = "\n".join(
         f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
-        for g, a, v in versions.BROKER_ARTIFACTS
+        for g, a, v in artifacts
     )
     return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -88,12 +88,20 @@ def _broker_pom() -> str:
 
 def fetch_broker(dest: Path) -> list[Path]:
     """Resolve Kafka's runtime classpath with Maven into `dest` (idempotent)."""
-    artifacts = versions.BROKER_ARTIFACTS
+    return _fetch_with_maven(dest, versions.BROKER_ARTIFACTS, "the Kafka broker jars")
+
+
+def fetch_tools(dest: Path) -> list[Path]:
+    """Kafka's command-line tools (the producer perf test used by `make bench`) into `dest`."""
+    return _fetch_with_maven(dest, versions.TOOLS_ARTIFACTS, "the Kafka tools jars")
+
+
+def _fetch_with_maven(dest: Path, artifacts: tuple[tuple[str, str, str], ...], what: str) -> list[Path]:
     if _is_complete(dest, artifacts):
         return sorted(dest.glob("*.jar"))
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise ServiceUnavailable("Maven (mvn) is not installed; it is needed once to fetch the Kafka broker jars")
+        raise ServiceUnavailable("Maven (mvn) is not installed; it is needed once to fetch " + what)
     if shutil.which("java") is None:
         raise ServiceUnavailable("Java is not installed (java not on PATH); Java 17+ is needed")
     if dest.exists():
@@ -101,14 +109,14 @@ def fetch_broker(dest: Path) -> list[Path]:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent) as work:
         pom = Path(work) / "pom.xml"
-        pom.write_text(_broker_pom())
+        pom.write_text(_maven_pom(artifacts))
         staging = Path(work) / "jars"
         cmd = [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
                f"-DoutputDirectory={staging}", "-DincludeScope=runtime"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             errors = [ln for ln in proc.stdout.splitlines() if "ERROR" in ln] or proc.stderr.splitlines()
-            raise TelecomError("Maven could not fetch the broker jars: " + (errors[0] if errors else "unknown error"))
+            raise TelecomError(f"Maven could not fetch {what}: " + (errors[0] if errors else "unknown error"))
         staging.replace(dest)
     (dest / STAMP).write_text(_stamp_text(artifacts))
     return sorted(dest.glob("*.jar"))
@@ -124,9 +132,14 @@ def broker_classpath(jars_dir: Path) -> str:
     return str(fetch_broker(jars_dir / "broker")[0].parent / "*")
 
 
+def tools_classpath(jars_dir: Path) -> str:
+    """Kafka's tools with their own runtime classpath (self-contained), fetched on first use."""
+    return str(fetch_tools(jars_dir / "tools")[0].parent / "*")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m telecom_billing.jars", description=__doc__)
-    parser.add_argument("what", choices=["connector", "broker", "all"])
+    parser.add_argument("what", choices=["connector", "broker", "tools", "all"])
     parser.add_argument("--dest", type=Path, default=None,
                         help="target folder (default: <local dir>/jars/<what>)")
     args = parser.parse_args(argv)
@@ -138,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.what in ("broker", "all"):
             jars = fetch_broker(args.dest or root / "broker")
             print(f"broker: {len(jars)} jars in {jars[0].parent}")
+        if args.what == "tools":
+            jars = fetch_tools(args.dest or root / "tools")
+            print(f"tools: {len(jars)} jars in {jars[0].parent}")
     except TelecomError as exc:
         print(f"jars: error: {exc}", file=sys.stderr)
         return 1

@@ -35,3 +35,7 @@ BROKER_ARTIFACTS: tuple[tuple[str, str, str], ...] = (
     ("org.apache.logging.log4j", "log4j-slf4j2-impl", LOG4J_VERSION),
     ("org.apache.logging.log4j", "log4j-core", LOG4J_VERSION),
 )
+# Kafka's tools (ProducerPerformance, for `make bench`), on top of the broker's classpath.
+TOOLS_ARTIFACTS: tuple[tuple[str, str, str], ...] = (
+    ("org.apache.kafka", "kafka-tools", KAFKA_VERSION),
+)

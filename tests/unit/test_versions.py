@@ -23,3 +23,8 @@ def test_kafka_is_4x_and_image_tag_matches():
     assert re.fullmatch(r"4\.\d+\.\d+", versions.KAFKA_VERSION)
     assert versions.KAFKA_IMAGE == f"apache/kafka:{versions.KAFKA_VERSION}"
     assert versions.SPARK_VERSION in versions.SPARK_IMAGE
+
+
+def test_tools_are_the_broker_release():
+    """The perf test `make bench` runs is the same Kafka release as the broker it measures."""
+    assert versions.TOOLS_ARTIFACTS == (("org.apache.kafka", "kafka-tools", versions.KAFKA_VERSION),)
