@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -85,16 +86,25 @@ def start_stream(settings, trigger: str, log: Path) -> subprocess.Popen:
                             env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def failure(log: Path) -> str:
+    """Why the stream stopped: Spark's real-time-mode limitation when that is it, else its error line."""
+    text = log.read_text(errors="replace")
+    limitation = re.search(r"\[STREAMING_REAL_TIME_MODE[^\]]*\].*?(?= To bypass|$)", text, re.M)
+    if limitation:
+        return limitation.group(0)
+    errors = [ln for ln in text.splitlines() if "error" in ln.lower()] or text.splitlines()[-1:]
+    return errors[0].strip() if errors else "the stream stopped"
+
+
 def wait_started(proc: subprocess.Popen, log: Path, timeout: float = 300) -> str | None:
-    """None once the query runs, else the first error line of the stream's output."""
+    """None once the query has run for a few seconds, else why it stopped."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        text = log.read_text(errors="replace")
-        if "stream started" in text:
-            return None
         if proc.poll() is not None:
-            errors = [ln for ln in text.splitlines() if "error" in ln.lower()] or text.splitlines()[-1:]
-            return errors[0].strip() if errors else f"exited with {proc.returncode}"
+            return failure(log)
+        if "stream started" in log.read_text(errors="replace"):
+            time.sleep(5)  # a query Spark refuses fails on its first batch
+            return failure(log) if proc.poll() is not None else None
         time.sleep(0.5)
     return f"the stream did not start within {timeout:.0f} s"
 
@@ -173,9 +183,6 @@ def main() -> None:
         sampler.start()
         proc = start_stream(settings, trigger, tmp / "stream.log")
         refused = wait_started(proc, tmp / "stream.log")
-        if refused is None:
-            time.sleep(5)  # the first (empty) batch has run
-            refused = None if proc.poll() is None else wait_started(proc, tmp / "stream.log", timeout=1)
         if refused is not None:
             result.update({f"{args.prefix}p50_ms": None, f"{args.prefix}p99_ms": None,
                            f"{args.prefix}reason": refused})
@@ -192,9 +199,8 @@ def main() -> None:
             watcher.join()
             latencies = [watcher.seen[i] - t for i, t in measured.items() if i in watcher.seen]
             if proc.poll() is not None or not latencies:
-                text = (tmp / "stream.log").read_text(errors="replace").splitlines()
                 result.update({f"{args.prefix}p50_ms": None, f"{args.prefix}p99_ms": None,
-                               f"{args.prefix}reason": (text[-1] if text else "the stream stopped")})
+                               f"{args.prefix}reason": failure(tmp / "stream.log")})
             else:
                 result.update({
                     f"{args.prefix}p50_ms": round(percentile(latencies, 50), 1),

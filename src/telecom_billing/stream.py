@@ -105,7 +105,8 @@ def start_stream(spark: SparkSession, settings: Settings, catalog: Catalog, subs
     if options.trigger == "once":
         writer = writer.trigger(availableNow=True)
     elif options.trigger.startswith("realtime:"):
-        writer = writer.trigger(realTime=options.trigger.split(":", 1)[1])
+        # Real-time mode runs in Update mode only (every output row here is new: same result).
+        writer = writer.outputMode("update").trigger(realTime=options.trigger.split(":", 1)[1])
     else:
         writer = writer.trigger(processingTime=options.trigger)
     try:
