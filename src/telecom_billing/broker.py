@@ -110,7 +110,7 @@ class EmbeddedBroker:
     def _format_storage(self, java: str, classpath: str, props: Path) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = _cluster_id()
         proc = subprocess.run(
             [java, "-cp", classpath, *self._log_opts(), "kafka.tools.StorageTool", "format",
              "-t", cluster_id, "-c", str(props)],
@@ -174,6 +174,15 @@ class EmbeddedBroker:
                 time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def _cluster_id() -> str:
+    """A random Kafka cluster id (base64url of a UUID, as Kafka's `Uuid.randomUuid`); like Kafka, never one
+    that starts with '-', which the storage tool's argument parser would take for an option."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _alive(pid: int) -> bool:
