@@ -36,6 +36,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reference.comparable import comparable
+
 # Every field mediation reads (RULES.md sections 3 and 12).
 READ_FIELDS = (
     "cdr_id", "record_type", "event_time", "msisdn", "other_party", "direction", "duration_sec",
@@ -309,38 +311,4 @@ def make_corpus(seed: int, count: int, canonical: Sequence[bytes], legacy: Seque
     return corpus
 
 
-class _Incomparable(Exception):
-    pass
-
-
-def _check_float(text: str) -> float:
-    value = abs(float(text))
-    if sum(c.isdigit() for c in text) in range(990, 1011) or 1e16 <= value < 1e27 or 0 < value < 2.3e-308:
-        raise _Incomparable(text)
-    return value
-
-
-def _check_int(text: str) -> int:
-    if sum(c.isdigit() for c in text) in range(990, 1011):
-        raise _Incomparable(text)
-    return 0
-
-
-_CHECKER = json.JSONDecoder(parse_float=_check_float, parse_int=_check_int)
-
-
-def comparable(payload: bytes) -> bool:
-    """False for the inputs RULES.md section 2 keeps out of comparisons: non-integer JSON numbers that
-    Java 17 prints with extra digits, and number literals within 10 digits of Jackson's limit."""
-    try:
-        text = payload.decode("utf-8")
-        start = len(text) - len(text.lstrip(" \t\r\n"))
-        _CHECKER.raw_decode(text, start)
-    except _Incomparable:
-        return False
-    except (ValueError, RecursionError):
-        return True
-    return True
-
-
-__all__ = ["BAD_KINDS", "Payload", "comparable", "make_corpus"]
+__all__ = ["BAD_KINDS", "Payload", "make_corpus"]

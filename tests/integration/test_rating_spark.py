@@ -31,6 +31,7 @@ import yaml
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from reference.comparable import comparable
 from reference.rating import mediate_and_rate
 from telecom_billing.catalog import Catalog, load_catalog
 from telecom_billing.reasons import Reason
@@ -578,40 +579,6 @@ class RecordMaker:
             if comparable(payload):
                 self.records.append(payload)
         return self.records
-
-
-class _Incomparable(Exception):
-    pass
-
-
-def _check_float(text: str) -> float:
-    value = abs(float(text))
-    if sum(c.isdigit() for c in text) in range(990, 1011) or 1e16 <= value < 1e27 or 0 < value < 2.3e-308:
-        raise _Incomparable(text)
-    return value
-
-
-def _check_int(text: str) -> int:
-    if sum(c.isdigit() for c in text) in range(990, 1011):
-        raise _Incomparable(text)
-    return 0
-
-
-_CHECKER = json.JSONDecoder(parse_float=_check_float, parse_int=_check_int)
-
-
-def comparable(payload: bytes) -> bool:
-    """False for the inputs RULES.md section 2 keeps out of comparisons: non-integer JSON numbers
-    that Java 17 prints with extra digits, and number literals within 10 digits of Jackson's limit."""
-    try:
-        text = payload.decode("utf-8")
-        start = len(text) - len(text.lstrip(" \t\r\n"))
-        _CHECKER.raw_decode(text, start)
-    except _Incomparable:
-        return False
-    except (ValueError, RecursionError):
-        return True
-    return True
 
 
 # The shipped catalog with a small base on every plan: always one of the examples.
