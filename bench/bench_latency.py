@@ -45,7 +45,6 @@ from telecom_billing.settings import load_settings
 from telecom_billing.subscribers import load_subscribers
 from telecom_billing.topics import TopicSpec, ensure_topics
 
-REPO = Path(__file__).resolve().parents[1]
 TELECOM = Path(sys.executable).parent / "telecom"
 
 
