@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .catalog import Catalog, Plan
+from .contracts.records import DUPLICATE
 from .errors import ServiceUnavailable, TelecomError, UsageError
 from .settings import Settings
 from .subscribers import Subscriber
@@ -44,7 +45,7 @@ OK = "ok"
 UNREADABLE = "unreadable"  # no usable event_time: it cannot be placed in any period
 INVALID = "invalid"  # in the period, but a field billing needs is missing or out of range
 NO_SUBSCRIBER = "no_subscriber"  # no subscriber with that msisdn is active on the event's local date
-DUPLICATE = "duplicate"  # a later copy of a CDR: counted, billed once
+# DUPLICATE (contracts.records): a later copy of a CDR, counted, billed once
 
 # The rated CDR fields billing reads (RULES.md section 16); money stays a string until cast.
 RATED_FIELDS: tuple[tuple[str, str], ...] = (

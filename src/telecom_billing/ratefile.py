@@ -65,7 +65,10 @@ def rate_file(settings: Settings, input_path: Path, out_dir: Path, catalog_path:
               now: datetime) -> RateFileReport:
     from pyspark.sql import functions as F
 
-    from . import rating
+    from . import money
+    from .contracts.records import DUPLICATE, RATED, REJECTED
+    from .pipeline import file_frame, rate_batch
+    from .rating.output import rated_json, rejected_json
     from .spark import create_spark
 
     if not input_path.exists():
@@ -74,21 +77,18 @@ def rate_file(settings: Settings, input_path: Path, out_dir: Path, catalog_path:
     subscribers = load_subscribers(subscribers_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     spark = create_spark(settings, "telecom-rate")
-    raw = rating.file_frame(spark, str(input_path)).persist()
-    result = rating.rate_batch(spark, raw, catalog, subscribers, now)
-    now_col = F.lit(now).cast("timestamp")
-    outcome = result.rated.unionByName(result.rejected).persist()
-    rated = outcome.where(F.col("reason").isNull())
-    rejected = outcome.where(F.col("reason").isNotNull())
-    _write_single_text(rated.orderBy("offset").select(rating.rated_json(rated).alias("value")),
-                       out_dir / "rated.jsonl")
-    _write_single_text(rejected.orderBy("offset").select(rating.rejected_json(rejected, now_col).alias("value")),
-                       out_dir / "rejected.jsonl")
+    raw = file_frame(spark, str(input_path)).persist()
+    outcome = rate_batch(spark, raw, catalog, subscribers, now).persist()
+    rated = outcome.where(F.col("outcome") == RATED)
+    rejected = outcome.where(F.col("outcome") == REJECTED)
+    _write_single_text(rated.orderBy("offset").select(rated_json().alias("value")), out_dir / "rated.jsonl")
+    _write_single_text(rejected.orderBy("offset").select(rejected_json().alias("value")), out_dir / "rejected.jsonl")
     by_reason = {r["reason"]: r["count"] for r in rejected.groupBy("reason").count().collect()}
-    totals = rated.agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("_charge")).alias("charge")).first()
+    charges = money.units_decimal(F.col("charge_units"), catalog.rounding_decimals)
+    totals = rated.agg(F.count(F.lit(1)).alias("n"), F.sum(charges).alias("charge")).first()
     report = RateFileReport(
         raw=raw.count(), rated=int(totals["n"]), rejected_by_reason=by_reason,
-        duplicate=result.duplicates.count(),
+        duplicate=outcome.where(F.col("outcome") == DUPLICATE).count(),
         charge_total=(totals["charge"] or Decimal(0)).quantize(Decimal(1).scaleb(-catalog.rounding_decimals)),
         currency=catalog.currency,
     )

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from .billing import DUPLICATE, INVALID, NO_SUBSCRIBER, OK, UNREADABLE, Period
 from .catalog import Catalog
+from .contracts.records import RATED, REJECTED
 from .invoices import Billed, money
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-RATED, REJECTED, UNEXPLAINED = "rated", "rejected", "unexplained"  # and DUPLICATE, shared with billing
+UNEXPLAINED = "unexplained"
 UNEXPLAINED_SAMPLE = 100
 OUTCOME_COLUMNS = "partition int, offset bigint, outcome string, reason string, cdr_id string, event_time string"
 
@@ -107,23 +108,12 @@ def report_ok(report: dict[str, Any]) -> bool:
 # -- raw side ------------------------------------------------------------------------------------------
 
 
-def outcomes_from_rating(result: Any) -> DataFrame:
-    """Flatten `rating.rate_batch(...)`'s frames (`rated`, `rejected`, `duplicates`, each with the
-    raw record's `source` partition/offset and `cdr_id`) into one row per raw record."""
+def outcomes_from_rating(outcome: DataFrame) -> DataFrame:
+    """`pipeline.rate_batch(...)`'s frame as `OUTCOME_COLUMNS`: one row per raw record."""
     from pyspark.sql import functions as F
 
-    def part(frame: DataFrame, outcome: str) -> DataFrame:
-        columns = set(frame.columns)
-        where = "source." if "source" in columns else ""
-        reason = F.col("reason") if "reason" in columns else F.lit(None)
-        event_time = F.col("event_time") if "event_time" in columns else F.lit(None)
-        return frame.select(F.col(f"{where}partition").cast("int").alias("partition"),
-                            F.col(f"{where}offset").cast("bigint").alias("offset"), F.lit(outcome).alias("outcome"),
-                            reason.cast("string").alias("reason"), F.col("cdr_id").cast("string").alias("cdr_id"),
-                            event_time.cast("string").alias("event_time"))
-
-    return (part(result.rated, RATED).unionByName(part(result.rejected, REJECTED))
-            .unionByName(part(result.duplicates, DUPLICATE)))
+    return outcome.select(F.col("partition").cast("int"), F.col("offset").cast("bigint"), "outcome", "reason",
+                          "cdr_id", "event_time")
 
 
 def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame) -> DataFrame:

@@ -32,8 +32,7 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.sql.decimalOperations.allowPrecisionLoss": "false",
         "spark.sql.ansi.enabled": "false",
         "spark.sql.warehouse.dir": str(settings.local_dir / "spark-warehouse"),
-        # Generated code for wide rule sets exceeds HotSpot's 8000-byte JIT limit; compile it anyway.
-        "spark.driver.extraJavaOptions": f"-XX:-DontCompileHugeMethods -Dderby.system.home={settings.local_dir / 'derby'}",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.local_dir / 'derby'}",
     }
     return conf
 

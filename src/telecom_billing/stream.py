@@ -19,19 +19,20 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQueryListener
 
-from . import rating
 from .catalog import Catalog
+from .contracts.limits import MAX_RECORD_BYTES
+from .contracts.records import KAFKA_COLUMNS
 from .errors import TelecomError, UsageError
 from .kafka_clients import spark_kafka_options
+from .mediation.dedup import dedup_key, drop_stream_duplicates
+from .pipeline import Reference, mediate, rate
+from .rating.output import to_kafka_records
 from .settings import Settings
 from .subscribers import Subscriber
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
     from pyspark.sql.streaming import StreamingQuery
-
-
-MAX_RECORD_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -52,19 +53,12 @@ def rating_query_frame(spark: SparkSession, settings: Settings, catalog: Catalog
               .option("failOnDataLoss", "true"))
     if options.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
-    raw = reader.load().select(*rating.KAFKA_COLUMNS)
-    ref = rating.reference(spark, catalog, subscribers)
+    raw = reader.load().select(*KAFKA_COLUMNS)
     now = F.current_timestamp()  # one value per micro-batch
-    mediated = rating.mediate(raw, ref, now)
-    # One linear plan (the source is read once): rejected rows get a key of their own (their Kafka
-    # coordinates), so only accepted copies of a cdr_id can collide.
-    key = F.when(F.col("reason").isNull(), F.concat(F.lit("id:"), F.col("cdr_id"))).otherwise(
-        F.concat_ws(":", F.lit("raw"), F.col("partition"), F.col("offset")))
-    deduplicated = (mediated.withColumn("_dedup_key", key)
-                    .withWatermark("timestamp", options.dedup_window)
-                    .dropDuplicatesWithinWatermark(["_dedup_key"]))
-    return rating.to_kafka_records(rating.rate(deduplicated, ref, now), now, settings.topic_rated,
-                                   settings.topic_rejected)
+    ref = Reference.build(spark, catalog, subscribers)
+    mediated = mediate(raw, ref, now).withColumn("dedup_key", dedup_key())
+    rated = rate(drop_stream_duplicates(mediated, options.dedup_window), ref)
+    return to_kafka_records(rated, settings.topic_rated, settings.topic_rejected)
 
 
 class ProgressPrinter(StreamingQueryListener):

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from reference.comparable import comparable
 from reference.rating import mediate_and_rate
 from telecom_billing.catalog import Catalog, load_catalog
-from telecom_billing.reasons import Reason
+from telecom_billing.contracts.reasons import Reason
 from telecom_billing.subscribers import Subscriber
 
 pytestmark = pytest.mark.integration
@@ -74,20 +74,17 @@ def reference_outcome(payloads: Sequence[bytes], catalog: Catalog, subscribers: 
 
 def spark_outcome(spark: Any, payloads: Sequence[bytes], catalog: Catalog, subscribers: Sequence[Subscriber],
                   now: datetime) -> Outcome:
-    """Rate through `rating.rate_batch` and collect every outcome in one Spark job."""
+    """Rate through `pipeline.rate_batch` and collect every outcome in one Spark job."""
     from pyspark.sql import functions as F
 
-    from telecom_billing import rating
+    from telecom_billing.pipeline import rate_batch
+    from telecom_billing.rating.output import rated_json, rejected_json
 
     raw = spark.createDataFrame([(p, None, None, i, None) for i, p in enumerate(payloads)], KAFKA_SCHEMA)
-    result = rating.rate_batch(spark, raw, catalog, subscribers, now)
-    now_col = F.lit(now).cast("timestamp")
-    rated = result.rated.select("offset", F.lit("rated").alias("kind"), rating.rated_json(result.rated).alias("v"))
-    rejected = result.rejected.select("offset", F.lit("rejected").alias("kind"),
-                                      rating.rejected_json(result.rejected, now_col).alias("v"))
-    duplicates = result.duplicates.select("offset", F.lit("duplicate").alias("kind"),
-                                          F.lit(None).cast("string").alias("v"))
-    rows = rated.unionByName(rejected).unionByName(duplicates).collect()
+    outcome = rate_batch(spark, raw, catalog, subscribers, now)
+    record = (F.when(F.col("outcome") == "rated", rated_json())
+              .when(F.col("outcome") == "rejected", rejected_json()))
+    rows = outcome.select("offset", F.col("outcome").alias("kind"), record.alias("v")).collect()
     stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     out = Outcome()
     for row in rows:

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
-from pyspark.sql import functions as F
 
-from telecom_billing import rating
 from telecom_billing.catalog import load_catalog
+from telecom_billing.contracts.records import KAFKA_COLUMNS
 from telecom_billing.kafka_clients import spark_kafka_options
+from telecom_billing.pipeline import rate_batch
 from telecom_billing.producer import subscriber_key
+from telecom_billing.rating.output import rated_json, rejected_json
 from telecom_billing.stream import StreamOptions, start_stream
 from telecom_billing.subscribers import load_subscribers
 from telecom_billing.topics import TopicSpec, ensure_topics
@@ -94,13 +95,11 @@ def _batch_expectation(spark, settings, reference_data):
     """What the file/batch driver makes of the same Kafka records (same partitions and offsets)."""
     catalog, subscribers = reference_data
     raw = (spark.read.format("kafka").options(**spark_kafka_options(settings))
-           .option("subscribe", settings.topic_raw).load().select(*rating.KAFKA_COLUMNS))
-    result = rating.rate_batch(spark, raw, catalog, subscribers, datetime.now(UTC))
-    now = F.lit(datetime.now(UTC)).cast("timestamp")
-    rated = [_strip(json.loads(r[0])) for r in result.rated.select(rating.rated_json(result.rated)).collect()]
-    rejected = [_strip(json.loads(r[0])) for r in
-                result.rejected.select(rating.rejected_json(result.rejected, now)).collect()]
-    return rated, rejected, result.duplicates.count()
+           .option("subscribe", settings.topic_raw).load().select(*KAFKA_COLUMNS))
+    outcome = rate_batch(spark, raw, catalog, subscribers, datetime.now(UTC)).cache()
+    rated = [_strip(json.loads(r[0])) for r in outcome.where("outcome = 'rated'").select(rated_json()).collect()]
+    rejected = [_strip(json.loads(r[0])) for r in outcome.where("outcome = 'rejected'").select(rejected_json()).collect()]
+    return rated, rejected, outcome.where("outcome = 'duplicate'").count()
 
 
 def _key(record: dict) -> str:

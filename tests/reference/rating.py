@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from telecom_billing.catalog import Catalog, Rate
-from telecom_billing.reasons import Reason
+from telecom_billing.contracts.reasons import Reason
 from telecom_billing.subscribers import Subscriber
 
 MAX_VOICE_SECONDS = 86_400

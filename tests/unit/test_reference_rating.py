@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from reference.rating import Result, mediate_and_rate, split_records
 from telecom_billing.catalog import Catalog, load_catalog
-from telecom_billing.reasons import PRECEDENCE, Reason
+from telecom_billing.contracts.reasons import PRECEDENCE, Reason
 from telecom_billing.subscribers import Subscriber
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "seed_sample_data.jsonl"

@@ -72,7 +72,7 @@ def resolve_inputs(spark: SparkSession, settings: Settings, args: argparse.Names
 
     from .. import billing
     from ..errors import UsageError
-    from ..rating import file_frame
+    from ..pipeline import file_frame
 
     if args.rated is not None:
         files = billing.rated_files(args.rated)
@@ -130,10 +130,10 @@ def raw_side(spark: SparkSession, inputs: Inputs, catalog: Catalog, subscribers:
     if inputs.raw is None or inputs.rejected is None:
         return None
     from .. import reconcile
-    from ..rating import rate_batch
+    from ..pipeline import rate_batch
 
-    result = rate_batch(spark, inputs.raw, catalog, subscribers, datetime.now(UTC))
-    outcomes = reconcile.outcomes_from_rating(result).cache()
+    outcomes = reconcile.outcomes_from_rating(rate_batch(spark, inputs.raw, catalog, subscribers,
+                                                         datetime.now(UTC))).cache()
     rated_ids = inputs.rated.select("cdr_id", "event_time").where("cdr_id IS NOT NULL")
     try:
         classified = reconcile.classify_raw(outcomes, rated_ids, inputs.rejected)
