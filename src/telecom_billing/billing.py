@@ -1,9 +1,8 @@
 """Billing (DESIGN.md section 7, docs/BILLING.md): rated CDRs of one month -> invoices, in Spark.
 
 Every step is a `DataFrame -> DataFrame` function of native Spark expressions; money is
-`DecimalType` sized from the catalog so that no product or quotient ever loses precision
-(`spark.sql.decimalOperations.allowPrecisionLoss` is off in our sessions) and every half-up
-rounding is exact. The flow:
+`DecimalType`, and every amount (a CDR's billed amount, a prorated fee, tax) is computed by the one
+exact engine of `money.py`, rounded half-up once. The flow:
 
     parse_rated -> typed_rated -> attach_subscribers -> allowance_candidates -> deduplicate
         -> apply_allowances
@@ -26,7 +25,9 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import money
 from .catalog import Catalog, Plan
+from .contracts.limits import MAX_UNITS, MONEY_SCALE
 from .contracts.records import DUPLICATE
 from .errors import ServiceUnavailable, TelecomError, UsageError
 from .settings import Settings
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
 
 # A CDR's amount and an invoice's amounts stay below 10**14 units of the currency.
 AMOUNT_DIGITS = 14
-MONEY_SCALE = 6  # catalog money has at most 6 decimals (RULES.md section 17)
+# A rated CDR's price and connect fee: catalog money, at most 6 places and below 10**12.
+PRICE_TYPE = f"decimal({12 + MONEY_SCALE},{MONEY_SCALE})"
 INVOICE_NUMBER = re.compile(r"INV-[0-9]{6}-[0-9A-F]{10}")
 
 # Status of a rated record in the billing run; only OK is billed, the rest is reported as unexplained.
@@ -104,58 +106,6 @@ class Period:
         return calendar.monthrange(self.year, self.month)[1]
 
 
-@dataclass(frozen=True)
-class Sizes:
-    """Decimal widths for one catalog: wide enough for its prices, narrow enough for exact quotients."""
-
-    price_digits: int  # integer digits of the largest price or connect fee
-    per_digits: int  # digits of the largest `per`
-    rounding: int  # the catalog's rounding_decimals
-
-    @classmethod
-    def for_catalog(cls, catalog: Catalog) -> Sizes:
-        rates = [r for plan in catalog.plans.values() for r in plan.rates]
-        biggest = max([r.price for r in rates] + [r.connect_fee for r in rates] + [0])
-        sizes = cls(price_digits=max(1, len(str(int(biggest)))), per_digits=len(str(max(r.per for r in rates))),
-                    rounding=catalog.rounding_decimals)
-        if sizes.quotient_precision > 38 or sizes.sum_scale > 38 - AMOUNT_DIGITS - 1:
-            raise TelecomError(
-                f"catalog {catalog.version}: prices up to {biggest}, 'per' up to {max(r.per for r in rates)} and "
-                f"rounding_decimals {catalog.rounding_decimals} need more than the 38 digits of an exact Spark "
-                "decimal; lower one of them")
-        return sizes
-
-    @property
-    def price_type(self) -> str:
-        return f"decimal({self.price_digits + MONEY_SCALE},{MONEY_SCALE})"
-
-    @property
-    def per_type(self) -> str:
-        return f"decimal({self.per_digits},0)"
-
-    @property
-    def numerator_scale(self) -> int:
-        # One digit beyond what makes the quotient's own rounding invisible at `rounding` places.
-        return MONEY_SCALE + self.rounding + 1
-
-    @property
-    def quotient_precision(self) -> int:
-        numerator_digits = self.per_digits + self.price_digits + self.numerator_scale
-        return numerator_digits + self.per_digits + 1
-
-    @property
-    def sum_scale(self) -> int:
-        return self.numerator_scale + self.per_digits + 1
-
-    @property
-    def amount_type(self) -> str:
-        return f"decimal({AMOUNT_DIGITS + self.rounding},{self.rounding})"
-
-    @property
-    def charge_type(self) -> str:
-        return f"decimal({AMOUNT_DIGITS + self.rounding},{self.rounding})"
-
-
 # -- rated input -------------------------------------------------------------------------------------
 
 
@@ -179,7 +129,6 @@ def typed_rated(rated: DataFrame, catalog: Catalog, period: Period) -> DataFrame
     for the records of `period` plus the unreadable ones (which belong to no period)."""
     from pyspark.sql import functions as F
 
-    sizes = Sizes.for_catalog(catalog)
     event_ts = F.to_timestamp("event_time")
     local = F.from_utc_timestamp(event_ts, catalog.timezone)
     typed = rated.select(
@@ -191,10 +140,10 @@ def typed_rated(rated: DataFrame, catalog: Catalog, period: Period) -> DataFrame
         F.col("zone"),
         F.col("quantity"),
         F.col("billable_units"),
-        F.col("price").cast(sizes.price_type).alias("price"),
+        F.col("price").cast(PRICE_TYPE).alias("price"),
         F.col("per"),
-        F.coalesce(F.col("connect_fee"), F.lit("0")).cast(sizes.price_type).alias("connect_fee"),
-        F.col("charge").cast(sizes.charge_type).alias("charge"),
+        F.coalesce(F.col("connect_fee"), F.lit("0")).cast(PRICE_TYPE).alias("connect_fee"),
+        F.col("charge").cast(amount_type(catalog.rounding_decimals)).alias("charge"),
         F.col("charge").isNotNull().alias("_has_charge"),
         F.col("rated_at"),
         F.to_date(local).alias("local_date"),
@@ -209,7 +158,7 @@ def typed_rated(rated: DataFrame, catalog: Catalog, period: Period) -> DataFrame
         ("quantity", F.coalesce(F.col("quantity") < 0, F.lit(True))),
         ("billable_units", F.coalesce(F.col("billable_units") < 0, F.lit(True))),
         ("price", F.coalesce(F.col("price") < 0, F.lit(True))),
-        ("per", F.coalesce((F.col("per") <= 0) | (F.col("per") >= 10**sizes.per_digits), F.lit(True))),
+        ("per", F.coalesce((F.col("per") <= 0) | (F.col("per") > MAX_UNITS), F.lit(True))),
         ("connect_fee", F.coalesce(F.col("connect_fee") < 0, F.lit(True))),
         ("charge", F.col("_has_charge") & F.col("charge").isNull()),
     ):
@@ -272,10 +221,10 @@ def subscriber_frame(spark: SparkSession, subscribers: Sequence[Subscriber], cat
     active_end = F.least(F.coalesce(F.col("termination_date"), after), after)
     active_days = F.greatest(F.datediff(active_end, F.greatest(F.col("activation_date"), first)), F.lit(0))
     fees = F.create_map(*[part for plan in catalog.plans.values() for part in (
-        F.lit(plan.id), F.lit(str(plan.monthly_fee)).cast(f"decimal({9 + MONEY_SCALE},{MONEY_SCALE})"))])
+        F.lit(plan.id), F.lit(money.micros(plan.monthly_fee)))])
     subscriber_key = F.concat_ws("|", F.col("msisdn"), F.date_format("activation_date", "yyyy-MM-dd"))
-    recurring = round_ratio(F.element_at(fees, F.col("plan_id")) * F.col("active_days"), 9 + 2, MONEY_SCALE,
-                            F.lit(period.days), 2, 2).cast(money_type())
+    prorated = money.Terms(F.lit(0), F.col("active_days"), F.element_at(fees, F.col("plan_id")), F.lit(period.days))
+    recurring = money.units_decimal(money.charge_units(prorated, 2), 2, AMOUNT_DIGITS + 6)
     return (
         base.withColumn("active_days", active_days)
         .where(F.col("active_days") > 0)
@@ -437,56 +386,44 @@ def apply_allowances(cdrs: DataFrame, catalog: Catalog) -> DataFrame:
         }).drop(*[f"_cum{i}" for i in ids])
     frame = frame.withColumn("allowance", F.when(F.col("_drawn") >= 0, F.element_at(names, F.col("_drawn") + 1)))
     helpers = [c for c in frame.columns if c.startswith("_")]
-    return billed_amount(frame.drop(*helpers), Sizes.for_catalog(catalog))
+    return billed_amount(frame.drop(*helpers), catalog.rounding_decimals)
 
 
-def billed_amount(cdrs: DataFrame, sizes: Sizes) -> DataFrame:
+def billed_amount(cdrs: DataFrame, decimals: int) -> DataFrame:
     """`billed_amount`: the rated `charge` when nothing was included, else (or when the rated CDR
     has no charge) `connect_fee + (billable_units - included_units) * price / per`, rounded
-    half-up as in rating. `charge` becomes the rated charge, computed the same way when absent."""
+    half-up as in rating (`money.charge_units`). `charge` becomes the rated charge, computed the
+    same way when absent."""
     from pyspark.sql import functions as F
 
     ok = F.col("status") == OK
-    charge = F.coalesce(F.col("charge"), exact_amount("billable_units", sizes))
-    frame = cdrs.withColumn("_units", F.col("billable_units") - F.col("included_units"))
-    return frame.withColumns({
+    charge = F.coalesce(F.col("charge"), _amount(F.col("billable_units"), decimals))
+    nothing_included = (F.col("included_units") == 0) & F.col("charge").isNotNull()
+    return cdrs.withColumns({
         "charge": F.when(ok, charge),
-        "billed_amount": F.when(ok, F.when((F.col("included_units") == 0) & F.col("charge").isNotNull(),
-                                           F.col("charge")).otherwise(exact_amount("_units", sizes))),
-    }).drop("_units")
+        "billed_amount": F.when(ok, F.when(nothing_included, F.col("charge")).otherwise(
+            _amount(F.col("billable_units") - F.col("included_units"), decimals))),
+    })
 
 
-def exact_amount(units: str, sizes: Sizes) -> Column:
-    """`round_half_up(connect_fee + units * price / per, rounding)`, exactly, for the bigint column
-    `units`: `units = a * per + b` keeps the quotient small (`b * price / per` with `b < per`), and
-    its scale makes the one final rounding exact (docs/BILLING.md)."""
+def _amount(units: Column, decimals: int) -> Column:
+    """`connect_fee + units * price / per` of the CDR, as `amount_type`."""
     from pyspark.sql import functions as F
 
-    b = F.col(units) % F.col("per")
-    a = F.expr(f"({units} - {units} % per) div per")
-    whole = (F.col("connect_fee") + a.cast("decimal(19,0)") * F.col("price")).cast(
-        f"decimal({AMOUNT_DIGITS + MONEY_SCALE},{MONEY_SCALE})")
-    scale = sizes.numerator_scale
-    numerator = (b.cast(sizes.per_type) * F.col("price")).cast(
-        f"decimal({sizes.per_digits + sizes.price_digits + scale},{scale})")
-    exact_enough = whole + numerator / F.col("per").cast(sizes.per_type)
-    return F.round(exact_enough, sizes.rounding).cast(sizes.amount_type)
+    def micros(column: str) -> Column:
+        return (F.col(column) * F.lit(money.MICROS)).cast("bigint")  # exact: PRICE_TYPE has 6 places
+
+    terms = money.Terms(micros("connect_fee"), units, micros("price"), F.col("per"))
+    return money.units_decimal(money.charge_units(terms, decimals), decimals, AMOUNT_DIGITS + decimals)
 
 
-def round_ratio(numerator: Column, integer_digits: int, scale: int, denominator: Column, denominator_digits: int,
-                places: int) -> Column:
-    """`round_half_up(numerator / denominator, places)`, exact, for a non-negative numerator of at most
-    `integer_digits`.`scale` digits and a positive integer denominator of at most `denominator_digits`."""
-    from pyspark.sql import functions as F
-
-    wide = scale + places + 1
-    if integer_digits + wide + denominator_digits + 1 > 38:
-        raise TelecomError("an exact decimal quotient would need more than 38 digits")
-    n = numerator.cast(f"decimal({integer_digits + wide},{wide})")
-    return F.round(n / denominator.cast(f"decimal({denominator_digits},0)"), places)
+def amount_type(decimals: int) -> str:
+    """A CDR's amount: `decimals` places (the catalog's rounding), below 10**AMOUNT_DIGITS."""
+    return f"decimal({AMOUNT_DIGITS + decimals},{decimals})"
 
 
 def money_type() -> str:
+    """An invoice amount: 2 places."""
     return f"decimal({AMOUNT_DIGITS + 6},2)"
 
 
@@ -558,12 +495,13 @@ def build_invoices(subscribers: DataFrame, lines: DataFrame, allowances: DataFra
                                           F.sum("amount").alias("usage"))
     used = allowances.groupBy("sub_id").agg(F.map_from_entries(F.collect_list(F.struct("allowance", "used")))
                                             .alias("allowance_used"))
-    tax_rate = F.lit(str(catalog.tax_rate)).cast(f"decimal({MONEY_SCALE + 1},{MONEY_SCALE})")
+    tax = money.Terms(F.lit(0), (F.col("subtotal") * 100).cast("bigint"), F.lit(money.micros(catalog.tax_rate)),
+                      F.lit(100))  # subtotal_cents * tax_rate / 100
     return (
         subscribers.join(per_sub, "sub_id", "left").join(used, "sub_id", "left")
         .withColumn("usage", F.coalesce(F.col("usage"), F.lit(0)).cast(money_type()))
         .withColumn("subtotal", (F.col("recurring") + F.col("usage")).cast(money_type()))
-        .withColumn("tax", F.round(F.col("subtotal") * tax_rate, 2).cast(money_type()))
+        .withColumn("tax", money.units_decimal(money.charge_units(tax, 2), 2, AMOUNT_DIGITS + 6))
         .withColumn("total", (F.col("subtotal") + F.col("tax")).cast(money_type()))
     )
 

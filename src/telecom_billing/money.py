@@ -57,7 +57,9 @@ def plain(value: Decimal, places: int) -> str:
 
 def catalog_text(value: Decimal) -> str:
     """A catalog price or fee on a rated CDR: trailing zeros dropped down to 2 places (RULES.md 16)."""
-    places = max(2, -value.normalize().as_tuple().exponent) if value != value.to_integral_value() else 2
+    exponent = value.normalize().as_tuple().exponent
+    assert isinstance(exponent, int), f"not a finite price: {value}"
+    places = max(2, -exponent)
     return f"{value:.{places}f}"
 
 

@@ -85,7 +85,7 @@ def rate_file(settings: Settings, input_path: Path, out_dir: Path, catalog_path:
     _write_single_text(rejected.orderBy("offset").select(rejected_json().alias("value")), out_dir / "rejected.jsonl")
     by_reason = {r["reason"]: r["count"] for r in rejected.groupBy("reason").count().collect()}
     charges = money.units_decimal(F.col("charge_units"), catalog.rounding_decimals)
-    totals = rated.agg(F.count(F.lit(1)).alias("n"), F.sum(charges).alias("charge")).first()
+    totals = rated.agg(F.count(F.lit(1)).alias("n"), F.sum(charges).alias("charge")).collect()[0]
     report = RateFileReport(
         raw=raw.count(), rated=int(totals["n"]), rejected_by_reason=by_reason,
         duplicate=outcome.where(F.col("outcome") == DUPLICATE).count(),

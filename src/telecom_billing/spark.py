@@ -32,6 +32,10 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.sql.decimalOperations.allowPrecisionLoss": "false",
         "spark.sql.ansi.enabled": "false",
         "spark.sql.warehouse.dir": str(settings.local_dir / "spark-warehouse"),
+        # HotSpot does not compile a method over 8,000 bytes of bytecode. The pipeline's fused stages
+        # stay below (tests/stages/test_codegen.py); a plan that does not (the stateless real-time
+        # variant fuses mediation into rating) runs that stage operator by operator instead.
+        "spark.sql.codegen.hugeMethodLimit": "8000",
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.local_dir / 'derby'}",
     }
     return conf

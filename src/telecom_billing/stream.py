@@ -43,6 +43,11 @@ class StreamOptions:
     starting_offsets: str = "earliest"
     query_name: str = "cdr-rating"
 
+    @property
+    def real_time(self) -> bool:
+        """Spark's real-time mode: one long-running task per partition, stateless queries only."""
+        return self.trigger.startswith("realtime:")
+
 
 def rating_query_frame(spark: SparkSession, settings: Settings, catalog: Catalog, subscribers: list[Subscriber],
                        options: StreamOptions) -> DataFrame:
@@ -51,14 +56,15 @@ def rating_query_frame(spark: SparkSession, settings: Settings, catalog: Catalog
               .option("subscribe", settings.topic_raw)
               .option("startingOffsets", options.starting_offsets)
               .option("failOnDataLoss", "true"))
-    if options.max_offsets_per_trigger:
+    if options.max_offsets_per_trigger and not options.real_time:  # real-time mode reads without a cap
         reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
     raw = reader.load().select(*KAFKA_COLUMNS)
     now = F.current_timestamp()  # one value per micro-batch
     ref = Reference.build(spark, catalog, subscribers)
-    mediated = mediate(raw, ref, now).withColumn("dedup_key", dedup_key())
-    rated = rate(drop_stream_duplicates(mediated, options.dedup_window), ref)
-    return to_kafka_records(rated, settings.topic_rated, settings.topic_rejected)
+    mediated = mediate(raw, ref, now)
+    if not options.real_time:  # real-time mode runs stateless queries only: billing drops the copies
+        mediated = drop_stream_duplicates(mediated.withColumn("dedup_key", dedup_key()), options.dedup_window)
+    return to_kafka_records(rate(mediated, ref), settings.topic_rated, settings.topic_rejected)
 
 
 class ProgressPrinter(StreamingQueryListener):
@@ -100,7 +106,7 @@ def start_stream(spark: SparkSession, settings: Settings, catalog: Catalog, subs
         writer = writer.trigger(availableNow=True)
     elif options.trigger.startswith("realtime:"):
         # Real-time mode runs in Update mode only (every output row here is new: same result).
-        writer = writer.outputMode("update").trigger(realTime=options.trigger.split(":", 1)[1])
+        writer = writer.outputMode("update").trigger(realTime=options.trigger.split(":", 1)[1])  # type: ignore[call-overload]
     else:
         writer = writer.trigger(processingTime=options.trigger)
     try:

@@ -183,14 +183,15 @@ def test_spark_equals_reference(spark: Any, scenario: tuple[str, Catalog, list[S
                 bill_period(cdrs, catalog, subscribers, period))
 
 
-def test_decimal_sizes_refuse_a_catalog_too_wide_for_exact_decimals() -> None:
-    from telecom_billing.errors import TelecomError
-
-    wide = dataclasses.replace(CATALOG, rounding_decimals=10, plans={p.id: dataclasses.replace(
-        p, rates=tuple(dataclasses.replace(r, per=10**12, price=Decimal("123456789")) for r in p.rates))
-        for p in CATALOG.plans.values()})
-    with pytest.raises(TelecomError, match="38 digits"):
-        billing.Sizes.for_catalog(wide)
+def test_extreme_terms_bill_exactly(spark: Any) -> None:
+    """Prices, `per` and rounding at the catalog's limits take the exact decimal path of the money
+    engine, partly included or not, and still equal the reference to the last digit."""
+    wide = dataclasses.replace(CATALOG, rounding_decimals=10)
+    cdrs = [rated_cdr("w1", "2026-11-02T10:00:00Z", quantity=10**12 - 7, billable=10**12 - 7,
+                      price="999999999.999999", per=10**12, connect_fee="999999999.999999", rounding=10),
+            rated_cdr("w2", "2026-11-03T10:00:00Z", quantity=7, billable=7, price="0.000001", per=3, rounding=10)]
+    subscribers = [subscriber()]
+    assert_same(spark_billing(spark, cdrs, wide, subscribers, "2026-11"), bill_period(cdrs, wide, subscribers, "2026-11"))
 
 
 # -- the command and the period folder -----------------------------------------------------------------

@@ -30,8 +30,9 @@ def test_event_time_cheap_exact_and_invalid(frame: Any) -> None:
 
 
 def test_future_check_and_local_time(spark: Any, frame: Any) -> None:
-    df = frame("event_ts timestamp", [(datetime(2026, 10, 1, 23, 30),), (datetime(2026, 10, 2, 1, 0, 1),),
-                                      (datetime(2026, 10, 2, 1, 0),)])
+    df = frame("offset bigint, event_ts timestamp", [(0, datetime(2026, 10, 1, 23, 30)),
+                                                     (1, datetime(2026, 10, 2, 1, 0, 1)),
+                                                     (2, datetime(2026, 10, 2, 1, 0))])
     now = F.lit(datetime(2026, 10, 2, 0, 0)).cast("timestamp")
     out = (df.transform(check_future, clock=clock(spark, now)).transform(with_local_time, timezone="Africa/Casablanca")
            .select("future_timestamp", "processed_at", F.col("local_date").cast("string"), "local_weekday",

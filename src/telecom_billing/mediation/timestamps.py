@@ -110,17 +110,21 @@ def clock(spark: SparkSession, now: Column) -> DataFrame:
     code: the stream's `now`, new at every micro-batch, would make every batch compile (and warm up)
     the stages' code anew. Here only this one-row projection changes.
     """
-    return spark.range(1).select(
+    return spark.range(0, 1, numPartitions=1).select(
         F.date_format(now, TIME_FORMAT).alias("processed_at"),
-        (F.unix_micros(now) + FUTURE_TOLERANCE_SECONDS * 1_000_000).alias("future_after"))
+        (F.unix_micros(now) + FUTURE_TOLERANCE_SECONDS * 1_000_000).alias("future_after"),
+        # 0 (the range has one partition), but no literal the optimizer would fold into the join
+        F.spark_partition_id().cast("bigint").alias("_clock_key"))
 
 
 def check_future(df: DataFrame, clock: DataFrame) -> DataFrame:
     """Adds `processed_at` and the check `future_timestamp`: the event more than the tolerance after
-    the processing time (`clock`)."""
-    df = df.crossJoin(F.broadcast(clock))
+    the processing time (`clock`). Every record has its Kafka `offset`, which the join uses."""
+    # An equi-join on a key every record has (`offset * 0`, offsets are never null): a broadcast hash
+    # join, which real-time mode accepts (a cross join is a nested loop join, which it refuses).
+    df = df.join(F.broadcast(clock), (F.col("offset") * 0) == clock["_clock_key"])
     return df.withColumn(problem(Reason.FUTURE_TIMESTAMP), F.unix_micros("event_ts") > F.col("future_after")).drop(
-        "future_after")
+        "future_after", "_clock_key")
 
 
 def future_timestamp_detail() -> Column:
