@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from telecom_billing.catalog import load_catalog
-from telecom_billing.generator import CdrGenerator, GeneratorOptions, write_cdrs
+from telecom_billing.generator import CdrGenerator, GeneratorOptions, load_traffic, write_cdrs
 from telecom_billing.settings import load_settings
 from telecom_billing.subscribers import load_subscribers
 
@@ -31,8 +31,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.repeat):
             started = time.perf_counter()
-            generator = CdrGenerator(load_catalog(settings.catalog_dir), load_subscribers(settings.subscribers_file),
-                                     GeneratorOptions(count=args.count, fmt=args.fmt, seed=run))
+            catalog = load_catalog(settings.catalog_dir)
+            generator = CdrGenerator(catalog, load_subscribers(settings.subscribers_file),
+                                     GeneratorOptions(count=args.count, fmt=args.fmt, seed=run),
+                                     traffic=load_traffic(settings.catalog_dir, catalog))
             setup = min(setup, time.perf_counter() - started)
             with (Path(tmp) / "cdrs.jsonl").open("w", encoding="utf-8") as out, \
                     (Path(tmp) / "labels.jsonl").open("w", encoding="utf-8") as labels:

@@ -29,7 +29,7 @@ from pathlib import Path
 from telecom_billing.broker import EmbeddedBroker, free_port
 from telecom_billing.catalog import load_catalog
 from telecom_billing.errors import ServiceUnavailable
-from telecom_billing.generator import CdrGenerator, GeneratorOptions
+from telecom_billing.generator import CdrGenerator, GeneratorOptions, load_traffic
 from telecom_billing.jars import tools_classpath
 from telecom_billing.producer import CdrProducer, ProduceStats, Tuning, codecs_available, encoded
 from telecom_billing.settings import Settings, load_settings
@@ -103,8 +103,10 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true", help="also measure every available codec")
     args = parser.parse_args()
     settings = load_settings({"bootstrap_servers": args.bootstrap_servers})
-    generator = CdrGenerator(load_catalog(settings.catalog_dir), load_subscribers(settings.subscribers_file),
-                             GeneratorOptions(count=args.count))
+    catalog = load_catalog(settings.catalog_dir)
+    generator = CdrGenerator(catalog, load_subscribers(settings.subscribers_file),
+                             GeneratorOptions(count=args.count),
+                             traffic=load_traffic(settings.catalog_dir, catalog))
     batches = list(encoded(generator.batches(keyed=True)))
     tunings = {"": Tuning()}
     if args.compare:

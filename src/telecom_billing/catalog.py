@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from .contracts.records import SERVICES
 from .errors import TelecomError
 
 CATALOG_FILE = "catalog.yaml"
-SERVICES: tuple[str, ...] = ("voice", "sms", "data")
 DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ANY = "*"
 HOME_ZONE = "home"

@@ -15,7 +15,6 @@ Throughput with kafka-python's pure-Python producer comes from doing less per re
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -25,14 +24,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
+from .contracts.limits import MAX_RECORD_BYTES
 from .errors import ServiceUnavailable, TelecomError, UsageError
+from .generator import Batch, subscriber_key, write_labels
 from .kafka_clients import python_client_kwargs
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from .generator import Batch
 
 # What the producer benchmark settled on (bench/bench_producer.py); see docs for the figures.
 DEFAULT_COMPRESSION = "gzip"
@@ -41,35 +39,10 @@ DEFAULT_LINGER_MS = 20
 CONNECT_TIMEOUT_S = 15.0
 FLUSH_TIMEOUT_S = 60.0
 # A poison record megabytes long must reach cdr.raw (and be rejected there), not stop the producer:
-# kafka-python refuses records over 1 MiB by default; the broker accepts 64 MiB (`message.max.bytes`).
-MAX_REQUEST_BYTES = 64 * 1024 * 1024
-# Subscriber field of each format: canonical first, then the legacy ones by record type.
-SUBSCRIBER_FIELDS = ("msisdn", "caller_id", "sender_id", "user_id")
+# kafka-python refuses records over 1 MiB by default; the broker accepts MAX_RECORD_BYTES.
 # Record values and their keys (None: read each key from its line).
 Lines = tuple[list[bytes], list[bytes | None] | None]
 _CODEC_PACKAGES = {"lz4": "lz4", "zstd": "zstandard", "snappy": "python-snappy (or cramjam)"}
-
-
-def subscriber_key(value: bytes) -> bytes | None:
-    """The subscriber's MSISDN digits when the line is a JSON object that has one, else None."""
-    try:
-        record = json.loads(value)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(record, dict):
-        return None
-    for name in SUBSCRIBER_FIELDS:
-        number = record.get(name)
-        if number is None:
-            continue
-        if isinstance(number, int) and not isinstance(number, bool) and number >= 0:
-            return str(number).encode()
-        if isinstance(number, str):
-            digits = number[1:] if number.startswith("+") else number
-            if digits.isascii() and digits.isdigit():
-                return digits.encode()
-        return None
-    return None
 
 
 def codecs_available() -> dict[str, bool]:
@@ -150,7 +123,7 @@ class CdrProducer:
         try:
             self.producer = KafkaProducer(
                 **python_client_kwargs(settings), acks="all", enable_idempotence=True,
-                max_in_flight_requests_per_connection=5, max_request_size=MAX_REQUEST_BYTES,
+                max_in_flight_requests_per_connection=5, max_request_size=MAX_RECORD_BYTES,
                 bootstrap_timeout_ms=int(connect_timeout_s * 1000),
                 max_block_ms=int(connect_timeout_s * 1000), delivery_timeout_ms=120_000,
                 client_id="telecom-producer", metrics_enabled=False, **options)
@@ -229,7 +202,7 @@ def encoded(batches: Iterable[Batch], labels: IO[str] | None = None) -> Iterator
     """Keyed generator batches as bytes (writing their labels on the way)."""
     for lines, batch_labels, keys in batches:
         if labels is not None and batch_labels:
-            labels.write("".join(f"{label.to_json()}\n" for label in batch_labels))
+            write_labels(labels, batch_labels)
         yield [line.encode() for line in lines], keys
 
 

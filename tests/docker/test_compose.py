@@ -293,11 +293,10 @@ def test_kafka_is_a_single_kraft_node(services: dict[str, dict[str, Any]]) -> No
 def test_kafka_accepts_the_records_the_pipeline_sends(services: dict[str, dict[str, Any]]) -> None:
     """A megabyte-long poison line must reach cdr.raw and be rejected there: the compose broker takes
     what the producer and the stream's sink may send, as the embedded broker does."""
-    from telecom_billing.producer import MAX_REQUEST_BYTES
-    from telecom_billing.stream import MAX_RECORD_BYTES
+    from telecom_billing.contracts.limits import MAX_RECORD_BYTES
 
     env = services["kafka"]["environment"]
-    assert int(env["KAFKA_MESSAGE_MAX_BYTES"]) >= max(MAX_REQUEST_BYTES, MAX_RECORD_BYTES)
+    assert int(env["KAFKA_MESSAGE_MAX_BYTES"]) >= MAX_RECORD_BYTES
     assert int(env["KAFKA_REPLICA_FETCH_MAX_BYTES"]) >= int(env["KAFKA_MESSAGE_MAX_BYTES"])
 
 

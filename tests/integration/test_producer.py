@@ -21,8 +21,8 @@ from telecom_billing.broker import free_port
 from telecom_billing.catalog import load_catalog
 from telecom_billing.cli import main
 from telecom_billing.errors import UsageError
-from telecom_billing.generator import CdrGenerator, GeneratorOptions
-from telecom_billing.producer import Tuning, codecs_available, encoded, produce, subscriber_key
+from telecom_billing.generator import CdrGenerator, GeneratorOptions, load_traffic, subscriber_key
+from telecom_billing.producer import Tuning, codecs_available, encoded, produce
 from telecom_billing.settings import Settings, load_settings
 from telecom_billing.subscribers import load_subscribers
 
@@ -75,8 +75,9 @@ def test_produce_n_generated_lines_gives_exactly_n_keyed_records(
     assert summary(capsys.readouterr().out) == (3000, 0)
 
     settings = load_settings()
-    generator = CdrGenerator(load_catalog(settings.catalog_dir), load_subscribers(settings.subscribers_file),
-                             GeneratorOptions(count=3000, defects=0.05, seed=9))
+    catalog = load_catalog(settings.catalog_dir)
+    generator = CdrGenerator(catalog, load_subscribers(settings.subscribers_file),
+                             GeneratorOptions(count=3000, defects=0.05, seed=9), traffic=load_traffic(settings.catalog_dir, catalog))
     lines, labels = [], []
     for batch in generator.batches():
         lines += [line.encode() for line in batch.lines]
@@ -176,8 +177,9 @@ def test_every_available_codec_delivers(base_settings: Settings, topic_factory: 
                                         codec: str) -> None:
     topic = topic_factory("cdr.raw", partitions=2)
     settings = dataclasses.replace(base_settings, topic_raw=topic)
-    generator = CdrGenerator(load_catalog(settings.catalog_dir), load_subscribers(settings.subscribers_file),
-                             GeneratorOptions(count=2000, seed=1))
+    catalog = load_catalog(settings.catalog_dir)
+    generator = CdrGenerator(catalog, load_subscribers(settings.subscribers_file),
+                             GeneratorOptions(count=2000, seed=1), traffic=load_traffic(settings.catalog_dir, catalog))
     stats = produce(settings, topic, encoded(generator.batches(keyed=True)), Tuning(compression=codec))
     assert (stats.sent, stats.failed) == (2000, 0)
     stored = read_topic(settings.bootstrap_servers, topic, 2000)

@@ -13,7 +13,7 @@ import pytest
 from kafka import KafkaProducer
 
 from telecom_billing.cli import main
-from telecom_billing.producer import subscriber_key
+from telecom_billing.generator import subscriber_key
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from telecom_billing.catalog import ANY, SERVICES, Catalog, CatalogError, load_catalog
+from telecom_billing.catalog import ANY, Catalog, CatalogError, load_catalog
+from telecom_billing.contracts.records import SERVICES
 from telecom_billing.errors import TelecomError
 from telecom_billing.subscribers import (
     Subscriber,

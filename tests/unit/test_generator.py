@@ -29,9 +29,11 @@ from telecom_billing.generator import (
     CdrGenerator,
     GeneratorOptions,
     Label,
+    Traffic,
     generate_subscribers,
+    load_traffic,
+    subscriber_key,
 )
-from telecom_billing.producer import subscriber_key
 from telecom_billing.settings import load_settings
 from telecom_billing.subscribers import Subscriber, load_subscribers, write_subscribers
 
@@ -53,6 +55,11 @@ def subscribers() -> list[Subscriber]:
     return load_subscribers(load_settings().subscribers_file)
 
 
+def shipped(catalog: Catalog) -> Traffic:
+    """The traffic model committed beside the default catalog."""
+    return load_traffic(load_settings().catalog_dir, catalog)
+
+
 def generate_with(generator: CdrGenerator) -> tuple[list[str], list[Label]]:
     lines: list[str] = []
     labels: list[Label] = []
@@ -63,20 +70,21 @@ def generate_with(generator: CdrGenerator) -> tuple[list[str], list[Label]]:
 
 
 def generate(catalog: Catalog, subscribers: list[Subscriber], **options: object) -> tuple[list[str], list[Label]]:
-    return generate_with(CdrGenerator(catalog, subscribers, GeneratorOptions(**options)))  # type: ignore[arg-type]
+    return generate_with(CdrGenerator(catalog, subscribers, GeneratorOptions(**options),  # type: ignore[arg-type]
+                                      traffic=shipped(catalog)))
 
 
 # --------------------------------------------------------------------------- subscriber base
 
 
 def test_committed_subscriber_base_is_the_default_generation(catalog: Catalog, tmp_path: Path) -> None:
-    base = generate_subscribers(catalog, DEFAULT_SUBSCRIBERS, DEFAULT_SEED)
+    base = generate_subscribers(catalog, DEFAULT_SUBSCRIBERS, DEFAULT_SEED, traffic=shipped(catalog))
     write_subscribers(tmp_path / "subscribers.csv", base)
     assert (tmp_path / "subscribers.csv").read_bytes() == load_settings().subscribers_file.read_bytes()
 
 
 def test_subscriber_base_is_realistic(catalog: Catalog) -> None:
-    base = generate_subscribers(catalog, 3000, seed=7)
+    base = generate_subscribers(catalog, 3000, seed=7, traffic=shipped(catalog))
     assert len({s.msisdn for s in base}) == 3000
     assert all(len(s.msisdn) == 12 and s.msisdn[:4] in ("2126", "2127") for s in base)
     plans = collections.Counter(s.plan_id for s in base)
@@ -334,7 +342,7 @@ def test_live_clock_stamps_events_now_at_the_rate(catalog: Catalog, subscribers:
     clock = FakeClock(start)
     options = GeneratorOptions(count=500, start=None, rate=100.0, defects=0)
     stamps = []
-    for batch in CdrGenerator(catalog, subscribers, options, clock=clock).batches():
+    for batch in CdrGenerator(catalog, subscribers, options, clock=clock, traffic=shipped(catalog)).batches():
         stamps += [datetime.fromisoformat(json.loads(line)["event_time"]).timestamp() for line in batch.lines]
     assert len(stamps) == 500
     assert stamps[0] == start and 4 <= max(stamps) - start <= 5  # whole seconds
@@ -345,7 +353,7 @@ def test_live_future_timestamps_are_hours_ahead(catalog: Catalog, subscribers: l
     clock = FakeClock(datetime(2026, 11, 20, 10, 0, tzinfo=UTC).timestamp())
     now = clock.now
     lines, labels = generate_with(CdrGenerator(catalog, subscribers, GeneratorOptions(
-        count=3000, start=None, rate=1e5, defects=0.2, seed=3), clock=clock))
+        count=3000, start=None, rate=1e5, defects=0.2, seed=3), clock=clock, traffic=shipped(catalog)))
     future = [json.loads(lines[label.line]) for label in labels if label.defect == "future_timestamp"]
     assert future
     for record in future:
@@ -356,7 +364,8 @@ def test_live_future_timestamps_are_hours_ahead(catalog: Catalog, subscribers: l
 def test_keyed_batches_carry_what_the_producer_would_read(
         catalog: Catalog, subscribers: list[Subscriber]) -> None:
     for fmt in ("canonical", "legacy"):
-        generator = CdrGenerator(catalog, subscribers, GeneratorOptions(count=4000, fmt=fmt, defects=0.1))
+        generator = CdrGenerator(catalog, subscribers, GeneratorOptions(count=4000, fmt=fmt, defects=0.1),
+                                 traffic=shipped(catalog))
         for batch in generator.batches(keyed=True):
             assert batch.keys == [subscriber_key(line.encode()) for line in batch.lines]
 

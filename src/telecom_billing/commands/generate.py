@@ -10,19 +10,22 @@ from datetime import date
 from pathlib import Path
 from typing import IO
 
+from ..catalog import Catalog, load_catalog
+from ..contracts.records import FORMATS
 from ..errors import UsageError
 from ..generator import (
     DEFAULT_COUNT,
     DEFAULT_DEFECT_RATE,
     DEFAULT_SEED,
     DEFAULT_SUBSCRIBERS,
-    FORMATS,
     REFERENCE_MONTH,
     CdrGenerator,
     GeneratorOptions,
+    Traffic,
     WriteStats,
     default_labels_path,
     generate_subscribers,
+    load_traffic,
     write_cdrs,
 )
 from ..settings import Settings, load_settings
@@ -56,7 +59,8 @@ def add_generator_flags(parser: argparse.ArgumentParser, *, streaming: bool = Fa
                    help="lines per second; alone it selects the live clock (event time = now)")
     g.add_argument("--defects", type=float, default=DEFAULT_DEFECT_RATE,
                    help=f"share of lines with an injected, labelled defect (default {DEFAULT_DEFECT_RATE}; 0: none)")
-    g.add_argument("--catalog", type=Path, default=None, help="tariff catalog (default data/catalog)")
+    g.add_argument("--catalog", type=Path, default=None,
+                   help="tariff catalog, with its traffic model traffic.yaml beside it (default data/catalog)")
     g.add_argument("--subscribers-file", type=Path, default=None,
                    help="subscriber base to draw from (default data/subscribers.csv)")
     g.add_argument("--subscribers", type=int, default=None,
@@ -73,13 +77,19 @@ def options_from_args(args: argparse.Namespace) -> GeneratorOptions:
                             rate=args.rate, defects=args.defects)
 
 
+def catalog_and_traffic(args: argparse.Namespace, settings: Settings) -> tuple[Catalog, Traffic]:
+    """The catalog named by the flags, and its traffic model."""
+    path = args.catalog or settings.catalog_dir
+    catalog = load_catalog(path)
+    return catalog, load_traffic(path, catalog)
+
+
 def generator_from_args(args: argparse.Namespace, settings: Settings) -> CdrGenerator:
-    """Load the catalog and subscriber base named by the flags and build the generator."""
-    from ..catalog import load_catalog
+    """Load the catalog, its traffic and the subscriber base named by the flags and build the generator."""
     from ..subscribers import load_subscribers
 
     options = options_from_args(args)
-    catalog = load_catalog(args.catalog or settings.catalog_dir)
+    catalog, traffic = catalog_and_traffic(args, settings)
     path = args.subscribers_file or settings.subscribers_file
     if not Path(path).exists():
         raise UsageError(f"{path}: subscriber file not found; create one with "
@@ -89,7 +99,7 @@ def generator_from_args(args: argparse.Namespace, settings: Settings) -> CdrGene
         if args.subscribers < 1:
             raise UsageError("--subscribers must be at least 1")
         subscribers = subscribers[: args.subscribers]
-    return CdrGenerator(catalog, subscribers, options)
+    return CdrGenerator(catalog, subscribers, options, traffic=traffic)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -114,12 +124,11 @@ def _opened(path: Path | None) -> Iterator[IO[str]]:
 
 
 def _write_base(args: argparse.Namespace, settings: Settings) -> int:
-    from ..catalog import load_catalog
     from ..subscribers import write_subscribers
 
-    catalog = load_catalog(args.catalog or settings.catalog_dir)
+    catalog, traffic = catalog_and_traffic(args, settings)
     out = args.out or settings.subscribers_file
-    base = generate_subscribers(catalog, args.subscribers or DEFAULT_SUBSCRIBERS, args.seed)
+    base = generate_subscribers(catalog, args.subscribers or DEFAULT_SUBSCRIBERS, args.seed, traffic=traffic)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_subscribers(out, base)
     if not args.quiet:
