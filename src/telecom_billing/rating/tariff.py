@@ -65,7 +65,8 @@ class Tariff:
 
     def rate_table(self) -> Column:
         """An array literal: the resolved rate (or null) of every (plan, service, zone, band), at
-        `rate_position`."""
+        `rate_position`. Written as one SQL expression: built from Column calls, its hundreds of
+        cells would cost tens of thousands of Py4J round trips (seconds) at every query start."""
         cat = self.catalog
         cells = []
         for plan in self.plans:
@@ -73,8 +74,8 @@ class Tariff:
                 for zone in self.zones:
                     for band in self.bands:
                         rate = resolve(cat.plans[plan].rates, service, zone, band)
-                        cells.append(_rate_literal(rate) if rate else F.lit(None).cast(_RATE_TYPE))
-        return F.array(*cells)
+                        cells.append(_rate_sql(rate) if rate else "NULL")
+        return F.expr(f"CAST(array({', '.join(cells)}) AS array<{_RATE_TYPE}>)")
 
     def rate_position(self, plan_index: Column, service: Column, zone_index: Column, band_index: Column) -> Column:
         """1-based position in `rate_table` (null when a part is unknown)."""
@@ -126,11 +127,17 @@ _RATE_TYPE = ("struct<price_micros: bigint, per: bigint, first: bigint, next: bi
               "price: string, connect_fee: string, unit_price: string>")
 
 
-def _rate_literal(rate: Rate) -> Column:
+def _rate_sql(rate: Rate) -> str:
+    """One rate as a SQL `named_struct` of `_RATE_TYPE`'s fields (bigint and string literals)."""
     values = (money.micros(rate.price), rate.per, rate.first_increment, rate.next_increment,
               money.micros(rate.connect_fee), money.catalog_text(rate.price), money.catalog_text(rate.connect_fee),
               money.ratio_text(rate.price, rate.per, UNIT_PRICE_DECIMALS))
-    return F.struct(*[F.lit(v).alias(n) for v, n in zip(values, RATE_FIELDS, strict=True)]).cast(_RATE_TYPE)
+    fields = (f"'{name}', {_sql_literal(value)}" for name, value in zip(RATE_FIELDS, values, strict=True))
+    return f"named_struct({', '.join(fields)})"
+
+
+def _sql_literal(value: int | str) -> str:
+    return f"{value}L" if isinstance(value, int) else "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _index_of(value: Column, names: tuple[str, ...]) -> Column:
