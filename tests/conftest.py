@@ -19,7 +19,6 @@ from telecom_billing.broker import EmbeddedBroker, free_port
 from telecom_billing.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 
 
 def _docker_answers() -> bool:

@@ -17,6 +17,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
+from fixtures import LEGACY_SAMPLE
 from telecom_billing.broker import free_port
 from telecom_billing.catalog import load_catalog
 from telecom_billing.cli import main
@@ -104,7 +105,7 @@ def test_file_replay_reaches_the_topic_byte_for_byte(
         kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     topic = topic_factory("cdr.raw", partitions=1)
-    legacy = (REPO.parent / "shared" / "fixtures" / "seed_sample_data.jsonl").read_bytes().split(b"\n")[:300]
+    legacy = LEGACY_SAMPLE.read_bytes().split(b"\n")[:300]
     sample = (REPO / "data" / "sample_cdrs.jsonl").read_bytes().split(b"\n")[:300]
     odd = [b"not json at all", b"", b'{"msisdn": "+212612345678", "x": 1}', b"\xff\xfe{\"broken\"", b'{"a":1}\r',
            b"[1, 2, 3]", b'{"caller_id": 212612345679}', b"x" * 200_000, "{\"name\": \"Tétouan\"}".encode()]

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from fixtures import LEGACY_SAMPLE
 from reference.rating import mediate_and_rate, split_records
 from telecom_billing.catalog import load_catalog
 from telecom_billing.subscribers import Subscriber, write_subscribers
@@ -25,7 +26,6 @@ from telecom_billing.subscribers import Subscriber, write_subscribers
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-SEED = REPO.parent / "shared" / "fixtures" / "seed_sample_data.jsonl"
 CATALOG = REPO / "data" / "catalog"
 NOW = "2025-04-22T00:00:00Z"  # after the sample's last record (2025-04-21T22:00:05Z): nothing is in the future
 PLANS = ("PAYG", "SMART_99", "MAX_199", "BUSINESS_349")
@@ -41,7 +41,7 @@ def telecom(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str
 
 @pytest.fixture(scope="module")
 def seed_lines() -> list[bytes]:
-    lines = split_records(SEED.read_bytes())
+    lines = split_records(LEGACY_SAMPLE.read_bytes())
     assert len(lines) == 10_283
     return lines
 
@@ -60,7 +60,7 @@ def rate_run(tmp_path_factory: pytest.TempPathFactory, seed_subscribers: list[Su
     folder = tmp_path_factory.mktemp("rate")
     write_subscribers(folder / "subscribers.csv", seed_subscribers)
     out = folder / "out"
-    done = telecom("rate", "--input", str(SEED), "--out", str(out), "--catalog", str(CATALOG),
+    done = telecom("rate", "--input", str(LEGACY_SAMPLE), "--out", str(out), "--catalog", str(CATALOG),
                    "--subscribers", str(folder / "subscribers.csv"), "--now", NOW)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "unexplained 0" in done.stdout

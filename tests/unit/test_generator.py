@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from fixtures import LEGACY_SAMPLE
 from reference.rating import mediate_and_rate
 from telecom_billing.catalog import Catalog, load_catalog
 from telecom_billing.cli import main
@@ -38,7 +39,6 @@ from telecom_billing.settings import load_settings
 from telecom_billing.subscribers import Subscriber, load_subscribers, write_subscribers
 
 REPO = Path(__file__).resolve().parents[2]
-SEED_SAMPLE = REPO.parent / "shared" / "fixtures" / "seed_sample_data.jsonl"
 CASABLANCA = ZoneInfo("Africa/Casablanca")
 # Processing time for the reference mediation: after every simulated event of the reference month.
 NOW = datetime(2026, 11, 27, 12, 0)
@@ -295,7 +295,7 @@ def _key_sets(lines: list[str]) -> collections.Counter[frozenset[str]]:
 
 
 def test_legacy_output_has_the_seed_key_sets(catalog: Catalog, subscribers: list[Subscriber]) -> None:
-    seed = _key_sets(SEED_SAMPLE.read_text(encoding="utf-8").splitlines())
+    seed = _key_sets(LEGACY_SAMPLE.read_text(encoding="utf-8").splitlines())
     lines, _ = generate(catalog, subscribers, count=20_000, fmt="legacy", defects=0.05, seed=4)
     ours = _key_sets(lines)
     assert set(ours) <= set(seed)

@@ -11,7 +11,6 @@ import hashlib
 import json
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,12 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fixtures import LEGACY_SAMPLE
 from reference.rating import Result, mediate_and_rate, split_records
 from telecom_billing.catalog import Catalog, load_catalog
 from telecom_billing.contracts.reasons import PRECEDENCE, Reason
 from telecom_billing.subscribers import Subscriber
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "seed_sample_data.jsonl"
 NOW = datetime(2026, 12, 15, tzinfo=UTC)
 SUB = "212600000001"  # TEST plan, always active
 VOICE_ONLY = "212600000002"
@@ -894,7 +893,7 @@ def test_never_raises_and_accounts_for_every_record(
 
 @pytest.fixture(scope="module")
 def seed_lines() -> list[bytes]:
-    return split_records(SEED.read_bytes())
+    return split_records(LEGACY_SAMPLE.read_bytes())
 
 
 def seed_subscribers(lines: list[bytes]) -> list[Subscriber]:
