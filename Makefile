@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install jars demo test unit lint bench docker-check clean
+.PHONY: install jars demo test test-fast unit lint bench docker-check clean
 
 install: $(STAMP) jars
 
@@ -24,6 +24,11 @@ demo: install
 
 test: install
 	$(BIN)/pytest
+
+# The inner loop: the rules, the reference, the generator and every Spark stage on a handful of rows;
+# local Spark, no broker, no Docker.
+test-fast: install
+	$(BIN)/pytest tests/unit tests/stages
 
 unit: install
 	$(BIN)/pytest tests/unit
