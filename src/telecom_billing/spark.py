@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
+from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .jars import connector_jars
@@ -12,9 +15,18 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
-    """The session's configuration; separate from `create_spark` so it can be inspected and tested."""
+def spark_log(settings: Settings, app_name: str) -> Path:
+    """Where Spark's own warnings and errors go instead of the console."""
+    return settings.local_dir / "logs" / f"{app_name}.log"
+
+
+def spark_conf(settings: Settings, app_name: str, ui_port: int = 0) -> dict[str, str]:
+    """The session's configuration; separate from `create_spark` so it can be inspected and tested.
+    `ui_port` 0: no Spark UI."""
     jars = connector_jars(settings.jars_dir)
+    log_config = resources.files("telecom_billing") / "resources" / "spark-log4j2.properties"
+    java_options = (f"-Dderby.system.home={settings.local_dir / 'derby'} -Dlog4j2.configurationFile={log_config} "
+                    f"-Dtelecom.spark.log={spark_log(settings, app_name)}")
     conf = {
         "spark.app.name": app_name,
         "spark.master": settings.spark_master,
@@ -22,7 +34,8 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.default.parallelism": str(settings.shuffle_partitions),
-        "spark.ui.enabled": "false",
+        "spark.ui.enabled": "true" if ui_port else "false",
+        "spark.ui.port": str(ui_port or 4040),
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": settings.driver_memory,
         "spark.sql.streaming.stateStore.providerClass":
@@ -36,25 +49,26 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         # stay below (tests/stages/test_codegen.py); a plan that does not (the stateless real-time
         # variant fuses mediation into rating) runs that stage operator by operator instead.
         "spark.sql.codegen.hugeMethodLimit": "8000",
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.local_dir / 'derby'}",
+        "spark.driver.extraJavaOptions": java_options,
     }
     return conf
 
 
-def create_spark(settings: Settings, app_name: str = "telecom-billing") -> SparkSession:
-    """A SparkSession for `settings.spark_master` with the connector jars, UTC, few shuffle partitions."""
+def create_spark(settings: Settings, app_name: str = "telecom-billing", ui_port: int = 0) -> SparkSession:
+    """A SparkSession for `settings.spark_master` with the connector jars, UTC, few shuffle partitions;
+    the Spark UI on `ui_port` (0: none). Says once where Spark's own log goes."""
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", _python()))
+    if SparkSession.getActiveSession() is None:
+        log = spark_log(settings, app_name)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        print(f"Spark's own log: {log}", file=sys.stderr, flush=True)
     builder = SparkSession.builder
-    for key, value in spark_conf(settings, app_name).items():
+    for key, value in spark_conf(settings, app_name, ui_port).items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    return spark
+    return builder.getOrCreate()
 
 
 def _python() -> str:
-    import sys
-
     return sys.executable

@@ -41,6 +41,15 @@ def _run(args: list[str]) -> None:
         raise TelecomError(f"`telecom {' '.join(args)}` exited with {code}")
 
 
+def _stop_spark() -> None:
+    """Stops the Spark session the stages ran in (they share this process), if any."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.stop()
+
+
 def run(args: argparse.Namespace) -> int:
     base = load_settings()
     home = base.local_dir / "demo"
@@ -67,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         _stage(f"bill {DEMO_PERIOD} from {settings.topic_rated}")
         _run(["bill", "--period", DEMO_PERIOD, "--out", str(out), "--force", *common])
     finally:
+        _stop_spark()  # before the broker: a live session's Kafka clients would retry a gone broker
         if not args.keep_broker:
             broker.stop()
             print("\nbroker stopped")

@@ -25,6 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="where a new query (no checkpoint yet) starts in cdr.raw")
     parser.add_argument("--catalog", type=Path, default=None, help="tariff catalog (default data/catalog)")
     parser.add_argument("--subscribers", type=Path, default=None, help="subscriber base (default data/subscribers.csv)")
+    parser.add_argument("--ui-port", dest="spark_ui_port", type=int, default=None,
+                        help="Spark UI port (env TELECOM_SPARK_UI_PORT, default 4040; 0 = no UI)")
     add_common_flags(parser, spark=True)
 
 
@@ -42,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog or settings.catalog_dir)
     subscribers = load_subscribers(args.subscribers or settings.subscribers_file)
     ensure_topics(settings)
-    spark = create_spark(settings, "telecom-stream")
+    spark = create_spark(settings, "telecom-stream", ui_port=settings.spark_ui_port)
+    if spark.sparkContext.uiWebUrl:
+        print(f"Spark UI: {spark.sparkContext.uiWebUrl}", flush=True)
     listener = ProgressPrinter(lambda line: print(line, flush=True))
     spark.streams.addListener(listener)
     checkpoint = str(settings.checkpoint_dir / "rating")
