@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from .contracts.limits import MAX_UNITS
 from .contracts.records import SERVICES
 from .errors import TelecomError
 
@@ -26,8 +27,6 @@ ANY = "*"
 HOME_ZONE = "home"
 INCOMING_ZONE = "incoming"
 MINUTES_PER_DAY = 24 * 60
-# Keeps exact charge arithmetic narrow: see docs/RULES.md section 15.
-MAX_UNITS = 10**12
 
 _MONEY = re.compile(r"[0-9]{1,9}(\.[0-9]{1,6})?")
 _RATE_FRACTION = re.compile(r"[0-9](\.[0-9]{1,6})?")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .billing import DUPLICATE, INVOICE_NUMBER, NO_SUBSCRIBER, OK, BillingFrames, Period, money_type
 from .catalog import Catalog
+from .contracts.limits import UNEXPLAINED_SAMPLE
 from .errors import TelecomError
 from .subscribers import Subscriber
 
@@ -42,7 +43,6 @@ LINE_COLUMNS = (("invoice_number", "string"), ("msisdn", "string"), ("period", "
                 ("type", "string"), ("service", "string"), ("zone", "string"), ("quantity", "bigint"),
                 ("billable_units", "bigint"), ("included_units", "bigint"), ("amount", money_type()),
                 ("cdr_count", "bigint"))
-UNEXPLAINED_SAMPLE = 100
 
 
 def period_dir(out: Path, period: Period) -> Path:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .billing import DUPLICATE, INVALID, NO_SUBSCRIBER, OK, UNREADABLE, Period
 from .catalog import Catalog
+from .contracts.limits import UNEXPLAINED_SAMPLE
 from .contracts.records import RATED, REJECTED
 from .invoices import Billed, money
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 UNEXPLAINED = "unexplained"
-UNEXPLAINED_SAMPLE = 100
 OUTCOME_COLUMNS = "partition int, offset bigint, outcome string, reason string, cdr_id string, event_time string"
 
 

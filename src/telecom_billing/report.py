@@ -19,7 +19,6 @@ from .errors import TelecomError
 PLOTS_DIR = "plots"
 REPORT_FILE = "report.html"
 TOP = 10
-SERVICE_UNITS = {"voice": "s", "sms": "SMS", "data": "B"}
 SERVICE_COLOURS = {"voice": "#1f77b4", "sms": "#ff7f0e", "data": "#2ca02c"}
 SERVICE_NAMES = {"voice": "Voice", "sms": "SMS", "data": "Data"}
 

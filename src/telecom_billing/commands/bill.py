@@ -46,9 +46,11 @@ def add_input_flags(parser: argparse.ArgumentParser, skippable_raw: bool = True)
                         help="raw CDR file for the reconciliation's raw side (with --rated; needs --rejected)")
     parser.add_argument("--rejected", type=Path, default=None,
                         help="rejected records file (or the folder with rejected.jsonl) written by `telecom rate`")
-    parser.add_argument("--no-raw", action="store_true",
-                        help="reading the topics: skip the raw side of the reconciliation (cdr.raw, cdr.rejected)"
-                        if skippable_raw else argparse.SUPPRESS)
+    if skippable_raw:
+        parser.add_argument("--no-raw", action="store_true",
+                            help="reading the topics: skip the raw side of the reconciliation (cdr.raw, cdr.rejected)")
+    else:
+        parser.set_defaults(no_raw=False)
 
 
 @dataclass

@@ -35,7 +35,6 @@ def run(args: argparse.Namespace) -> int:
     period = Period.parse(args.period)
     if args.rated is not None and args.raw is None:
         raise UsageError("reconciling files needs the raw records too: --raw FILE --rejected PATH")
-    args.no_raw = False
     out = (args.out or settings.output_dir / "reconciliation" / f"period={period.label}").resolve()
     begun = time.monotonic()
     spark = create_spark(settings, "telecom-reconcile")

@@ -50,7 +50,3 @@ MSISDN_KNOWN_FROM = Reason.MISSING_FIELD
 CANONICAL_ID_KNOWN_FROM = Reason.UNKNOWN_RECORD_TYPE
 LEGACY_ID_KNOWN_FROM = Reason.FUTURE_TIMESTAMP
 
-
-def reasons_from(first: Reason) -> tuple[Reason, ...]:
-    """`first` and every reason checked after it."""
-    return PRECEDENCE[PRECEDENCE.index(first):]

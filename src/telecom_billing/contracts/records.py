@@ -66,7 +66,3 @@ REJECTED_NAMES: tuple[str, ...] = tuple(name for name, _ in REJECTED_FIELDS)
 # UTC instants on rated and rejected records: 2026-10-01T00:00:37.000000Z (RULES.md section 7).
 TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"
 
-
-def ddl(fields: tuple[tuple[str, str], ...]) -> str:
-    """`name type, ...`: a Spark schema string."""
-    return ", ".join(f"{name} {kind}" for name, kind in fields)
