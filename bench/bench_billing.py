@@ -24,15 +24,15 @@ import shutil
 import subprocess
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from telecom_billing.billing import Period
+from telecom_billing.catalog import ANY, Catalog, Rate, load_catalog
+from telecom_billing.contracts.limits import UNIT_PRICE_DECIMALS
+from telecom_billing.settings import load_settings
+from telecom_billing.subscribers import Subscriber, load_subscribers
 
-from telecom_billing.billing import Period  # noqa: E402
-from telecom_billing.catalog import ANY, Catalog, Rate, load_catalog  # noqa: E402
-from telecom_billing.settings import load_settings  # noqa: E402
-from telecom_billing.subscribers import Subscriber, load_subscribers  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 # Traffic mix: (service, zone, direction, weight).
 MIX = (
@@ -44,13 +44,6 @@ MIX = (
 )
 OTHER_PARTY = {"national_mobile": "212612345678", "national_fixed": "212522123456", "europe": "33612345678",
                "maghreb": "213551234567", "incoming": "212698765432", "roam_europe": "212611112222"}
-
-
-def money_text(value: Decimal) -> str:
-    """RULES.md section 16: the catalog value with max(2, its significant fraction digits) places."""
-    text = f"{value.normalize():f}"
-    places = len(text.partition(".")[2])
-    return f"{value:.{max(2, places)}f}"
 
 
 def choose_rate(catalog: Catalog, plan_id: str, service: str, zone: str) -> Rate:
@@ -68,7 +61,8 @@ def make_rated(spark, catalog: Catalog, subscribers: list[Subscriber], period: P
                fmt: str, target: Path) -> None:
     from pyspark.sql import functions as F
 
-    from telecom_billing.rating import billable_units, decimal_text, exact_charge
+    from telecom_billing import money
+    from telecom_billing.rating.rate import billable_units
 
     active = []
     for s in subscribers:
@@ -83,11 +77,13 @@ def make_rated(spark, catalog: Catalog, subscribers: list[Subscriber], period: P
         for service, zone, _, _ in MIX:
             r = choose_rate(catalog, plan_id, service, zone)
             rates += [F.lit(f"{plan_id}|{service}|{zone}"), F.struct(
-                F.lit(str(r.price)).cast("decimal(15,6)").alias("price"), F.lit(r.per).cast("bigint").alias("per"),
+                F.lit(money.micros(r.price)).cast("bigint").alias("price"), F.lit(r.per).cast("bigint").alias("per"),
                 F.lit(r.first_increment).cast("bigint").alias("first"),
                 F.lit(r.next_increment).cast("bigint").alias("next"),
-                F.lit(str(r.connect_fee)).cast("decimal(15,6)").alias("fee"),
-                F.lit(money_text(r.price)).alias("price_text"), F.lit(money_text(r.connect_fee)).alias("fee_text"))]
+                F.lit(money.micros(r.connect_fee)).cast("bigint").alias("fee"),
+                F.lit(money.catalog_text(r.price)).alias("price_text"),
+                F.lit(money.catalog_text(r.connect_fee)).alias("fee_text"),
+                F.lit(money.ratio_text(r.price, r.per, UNIT_PRICE_DECIMALS)).alias("unit_price"))]
     rate_map = F.create_map(*rates)
 
     def uniform(salt: int):
@@ -119,8 +115,8 @@ def make_rated(spark, catalog: Catalog, subscribers: list[Subscriber], period: P
     rows = rows.select("*", event.alias("ts"), quantity.alias("quantity"), rate.alias("r"))
     billable = billable_units(F.col("quantity"), F.col("r.first"), F.col("r.next"))
     rows = rows.withColumn("billable_units", billable)
-    charge = exact_charge(F.col("r.fee"), F.col("billable_units"), F.col("r.price"), F.col("r.per"),
-                          catalog.rounding_decimals)
+    charge = money.charge_units(money.Terms(F.col("r.fee"), F.col("billable_units"), F.col("r.price"), F.col("r.per")),
+                                catalog.rounding_decimals)
     is_data = service == "data"
     stamp = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"
     rated = rows.select(
@@ -135,9 +131,9 @@ def make_rated(spark, catalog: Catalog, subscribers: list[Subscriber], period: P
         F.col("m.zone").startswith("roam_").alias("roaming"), F.lit("canonical").alias("source_format"),
         "plan_id", F.col("m.zone").alias("zone"), F.lit(catalog.time_bands[-1].name).alias("band"),
         "billable_units", F.col("r.price_text").alias("price"), F.col("r.per").alias("per"),
-        decimal_text(F.col("r.price") / F.col("r.per"), 10).alias("unit_price"),
+        F.col("r.unit_price").alias("unit_price"),
         F.col("r.fee_text").alias("connect_fee"),
-        decimal_text(charge, catalog.rounding_decimals).alias("charge"), F.lit(catalog.currency).alias("currency"),
+        money.units_text(charge, catalog.rounding_decimals, exact_long=False).alias("charge"), F.lit(catalog.currency).alias("currency"),
         F.lit(catalog.version).alias("catalog_version"), F.lit("2026-11-01T00:00:00.000000Z").alias("rated_at"),
     )
     parts = target.with_name(target.name + ".parts")

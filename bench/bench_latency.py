@@ -1,88 +1,219 @@
 #!/usr/bin/env python3
 """End-to-end latency: produce -> rated record in `cdr.rated`, at a fixed offered load.
 
-Starts `telecom stream` (a separate process, as a user runs it) on fresh topics, then a paced
-kafka-python producer offers `--rate` clean generated CDRs per second for `--warmup` + `--seconds`
-seconds. A consumer on the rated topic matches each rated record to its send time by `cdr_id`:
-latency = the rated record's Kafka timestamp (set by Spark's producer when it writes the record) minus
-the wall-clock time our producer called `send` (same machine, same clock). A warm-up load is sent first and
-fully rated (the first batches compile the query); only the CDRs of the measured period count. While the stream runs, the resident memory of the whole local stack (this process and
-every descendant: the broker JVM, the stream process and its Spark JVM) is sampled every 0.5 s.
+Starts `telecom stream` (its own process, as a user runs it) on fresh topics, then `--producers`
+paced producer processes (confluent-kafka; default one per 10,000 CDR/s) offer `--rate` clean
+generated CDRs per second in all, in 10 ms slices, first for `--warmup` seconds, then, once every
+warm-up CDR is rated (the first batches compile the query and warm the JIT), for `--seconds` measured
+seconds. Each producer records the wall-clock time at which it hands each record to its client
+(`produce`), by `cdr_id`. A consumer of the rated and rejected topics in this process notes each
+output record's Kafka timestamp, which Spark's Kafka producer sets when it sends the record (same
+machine, same clock); latency = that timestamp - our send time, so it does not include the delay of
+our own consumer. A measured CDR not on either output `--wait` seconds after the last send counts as
+infinitely late: a percentile that falls on one is null, with the reason.
+
+While the stream runs, the resident memory of the stack (the embedded broker's JVM and the `telecom
+stream` process tree: its Python driver and Spark's JVM; not these producers nor this process) is
+sampled every 0.5 s.
 
 `--trigger` is the stream's trigger: the default micro-batch interval, or `realtime:<checkpoint
-interval>` for Spark's real-time mode. When the stream refuses the query (the pinned Spark's real-time
-mode supports stateless queries only; ours deduplicates), the latency is null and `reason` says why.
+interval>` for Spark's real-time mode; `--stream-args` passes more `telecom stream` flags (real-time
+mode needs a task slot per raw partition: `--stream-args=--master local[6]`). When the stream
+refuses the query, the latency is null and `reason` says why in one line.
 
-Uses KAFKA_BOOTSTRAP_SERVERS when set, else an embedded broker on free ports. Prints one JSON line
-with `<prefix>p50_ms`, `<prefix>p99_ms`, the offered and achieved rates, and `peak_rss_mb`.
+Uses KAFKA_BOOTSTRAP_SERVERS when set, else an embedded broker on free ports. Prints one JSON line:
+`<prefix>p50_ms<suffix>`, `<prefix>p99_ms<suffix>`, the offered and achieved rates, `peak_rss_mb`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
+import math
+import multiprocessing
 import os
 import re
+import shlex
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
+from array import array
 from pathlib import Path
+from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from rss import RssSampler
+from stack import TELECOM, create_topics, fresh_settings, generate_backlog, kafka, telecom_env
 
-from telecom_billing.broker import EmbeddedBroker, free_port
-from telecom_billing.catalog import load_catalog
-from telecom_billing.generator import CdrGenerator, GeneratorOptions
-from telecom_billing.kafka_clients import python_client_kwargs
-from telecom_billing.producer import subscriber_key
-from telecom_billing.settings import load_settings
-from telecom_billing.subscribers import load_subscribers
-from telecom_billing.topics import TopicSpec, ensure_topics
+from telecom_billing.generator import subscriber_key
+from telecom_billing.settings import Settings, load_settings
 
-TELECOM = Path(sys.executable).parent / "telecom"
+SLICE_S = 0.01
+RATE_PER_PRODUCER = 10_000
+WARMUP_TIMEOUT_S = 600.0
 
 
-class RatedWatcher(threading.Thread):
-    """Reads the rated topic from its current end; records (cdr_id, Kafka timestamp ms)."""
+# -- the paced producers ------------------------------------------------------------------------------
 
-    def __init__(self, settings, topic: str) -> None:
+
+def producer_process(conn: Any, bootstrap: str, topic: str, lines_file: Path, rate: float) -> None:
+    """One paced producer process: sends its lines (from `telecom generate`) at `rate` for each
+    `seconds` received on `conn`, answering (cdr_ids, send times in ms, seconds taken); stops on None."""
+    try:
+        lines = lines_file.read_bytes().splitlines()
+        keys = [subscriber_key(line) for line in lines]
+        ids = [orjson.loads(line)["cdr_id"] for line in lines]
+        producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                             "compression.type": "lz4", "linger.ms": 1, "partitioner": "murmur2_random"})
+        conn.send("ready")
+        first = 0  # the next line to send
+        while (seconds := conn.recv()) is not None:
+            times, sent, elapsed = pace(producer, topic, lines[first:], keys[first:], rate, seconds)
+            conn.send((ids[first:first + sent], times, elapsed))
+            first += sent
+    except BaseException as exc:
+        conn.send(f"producer {os.getpid()}: {type(exc).__name__}: {exc}".splitlines()[0])
+
+
+def pace(producer: Producer, topic: str, lines: list[bytes], keys: list[bytes | None], rate: float,
+         seconds: float) -> tuple[array, int, float]:
+    """Send `rate` lines per second for `seconds`; the send time of each (ms), how many, how long."""
+    times = array("d")
+    started = time.monotonic()
+    n = 0
+    while (elapsed := time.monotonic() - started) < seconds and n < len(lines):
+        due = min(len(lines), int(elapsed * rate) + 1)
+        while n < due:
+            times.append(time.time() * 1000)
+            while True:
+                try:
+                    producer.produce(topic, value=lines[n], key=keys[n])
+                    break
+                except BufferError:  # the client's queue is full: let it send first
+                    producer.poll(0.01)
+            n += 1
+        producer.poll(0)
+        time.sleep(SLICE_S)
+    producer.flush()
+    return times, n, elapsed
+
+
+class Producers:
+    """The paced producer processes, each with its own generated clean CDRs and a share of the rate."""
+
+    def __init__(self, settings: Settings, work: Path, rate: float, seconds: float, processes: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        share = rate / processes
+        count = math.ceil(share * (seconds + 1))
+        self.pipes, self.processes = [], []
+        for index in range(processes):
+            # A seed per producer: distinct cdr_ids (identical ones would be dropped as duplicates).
+            lines = generate_backlog(work / f"offer-{index}.jsonl", count, "--seed", str(1000 + index),
+                                     "--defects", "0")
+            parent, child = context.Pipe()
+            process = context.Process(target=producer_process, daemon=True,
+                                      args=(child, settings.bootstrap_servers, settings.topic_raw, lines, share))
+            process.start()
+            self.pipes.append(parent)
+            self.processes.append(process)
+
+    def _answers(self) -> list[Any]:
+        answers = [pipe.recv() for pipe in self.pipes]
+        errors = [a for a in answers if isinstance(a, str) and a != "ready"]
+        if errors:
+            raise SystemExit(f"bench_latency: {errors[0]}")
+        return answers
+
+    def wait_ready(self) -> None:
+        self._answers()
+
+    def offer(self, seconds: float) -> tuple[dict[str, float], float]:
+        """Offer the load for `seconds`: send time (ms) per cdr_id, and the rate achieved in all."""
+        for pipe in self.pipes:
+            pipe.send(seconds)
+        sent: dict[str, float] = {}
+        achieved = 0.0
+        for ids, times, elapsed in self._answers():
+            sent.update(zip(ids, times, strict=True))
+            achieved += len(ids) / elapsed if elapsed else 0
+        return sent, achieved
+
+    def close(self) -> None:
+        for pipe, process in zip(self.pipes, self.processes, strict=True):
+            if process.is_alive():
+                pipe.send(None)
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+
+
+# -- the outputs ----------------------------------------------------------------------------------------
+
+
+class OutputWatcher(threading.Thread):
+    """Reads the rated and rejected topics from their beginning (fresh topics: only this run's records);
+    the first output's Kafka timestamp (ms) per cdr_id, and which cdr_ids were rejected."""
+
+    def __init__(self, settings: Settings) -> None:
         super().__init__(daemon=True)
-        self.consumer = KafkaConsumer(**python_client_kwargs(settings), enable_auto_commit=False,
-                                      fetch_max_wait_ms=50, fetch_max_bytes=64 * 1024 * 1024)
-        partitions = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or [])]
-        self.consumer.assign(partitions)
-        self.consumer.seek_to_end()
-        for tp in partitions:
-            self.consumer.position(tp)
+        self.consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "enable.auto.commit": False,
+                                  "group.id": f"latency-watch-{uuid.uuid4().hex[:6]}", "fetch.wait.max.ms": 50})
+        topics = (settings.topic_rated, settings.topic_rejected)
+        metadata = self.consumer.list_topics(timeout=30).topics
+        self.consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)
+                              for topic in topics for partition in metadata[topic].partitions])
+        self.rejected_topic = settings.topic_rejected
         self.seen: dict[str, int] = {}
+        self.rejected: set[str] = set()
         self.halt = threading.Event()
 
     def run(self) -> None:
         while not self.halt.is_set():
-            for batch in self.consumer.poll(timeout_ms=200).values():
-                for record in batch:
-                    cdr_id = json.loads(record.value).get("cdr_id")
-                    self.seen.setdefault(cdr_id, record.timestamp)
+            for message in self.consumer.consume(num_messages=1000, timeout=0.2):
+                if message.error() is not None:
+                    continue
+                cdr_id = orjson.loads(message.value()).get("cdr_id")
+                if cdr_id is not None and cdr_id not in self.seen:
+                    self.seen[cdr_id] = message.timestamp()[1]
+                    if message.topic() == self.rejected_topic:
+                        self.rejected.add(cdr_id)
         self.consumer.close()
 
+    def wait_for(self, ids: list[str], proc: subprocess.Popen, timeout: float) -> int:
+        """Wait until every id has an output, the stream stops or `timeout`; how many have none."""
+        pending = ids
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            pending = [i for i in pending if i not in self.seen]
+        return len(pending)
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+def summary(sent: dict[str, float], watcher: OutputWatcher) -> dict[str, Any]:
+    """Nearest-rank percentiles of the measured CDRs' latency, the unrated ones counted as infinite."""
+    latencies = sorted(watcher.seen[i] - t for i, t in sent.items() if i in watcher.seen)
+
+    def percentile(q: float) -> float | None:
+        rank = math.ceil(q / 100 * len(sent))
+        return round(latencies[rank - 1], 1) if 0 < rank <= len(latencies) else None
+
+    missing = len(sent) - len(latencies)
+    return {"p50_ms": percentile(50), "p99_ms": percentile(99),
+            "max_ms": round(latencies[-1], 1) if latencies and not missing else None,
+            "measured_cdrs": len(sent), "missing_cdrs": missing,
+            "rejected_cdrs": sum(1 for i in sent if i in watcher.rejected)}
 
 
-def start_stream(settings, trigger: str, log: Path) -> subprocess.Popen:
-    env = dict(os.environ, TELECOM_BOOTSTRAP_SERVERS=settings.bootstrap_servers, TELECOM_TOPIC_RAW=settings.topic_raw,
-               TELECOM_TOPIC_RATED=settings.topic_rated, TELECOM_TOPIC_REJECTED=settings.topic_rejected,
-               TELECOM_CHECKPOINT_DIR=str(settings.checkpoint_dir))
-    return subprocess.Popen([str(TELECOM), "stream", "--trigger", trigger, "--starting-offsets", "latest"],
-                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+# -- the stream ------------------------------------------------------------------------------------------
+
+
+def start_stream(settings: Settings, trigger: str, extra: list[str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen([str(TELECOM), "stream", "--trigger", trigger, "--starting-offsets", "latest", *extra],
+                            env=telecom_env(settings), stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
 
 
 def failure(log: Path) -> str:
@@ -118,31 +249,33 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def offer(settings, lines: list[bytes], ids: list[str], rate: int, seconds: float) -> tuple[dict[str, float], float]:
-    """Send `rate` lines per second for `seconds` in 20 ms slices; send wall-clock ms per cdr_id."""
-    producer = KafkaProducer(**python_client_kwargs(settings), acks="all", linger_ms=1, compression_type="lz4")
-    sent: dict[str, float] = {}
-    started = time.monotonic()
-    n = 0
-    while True:
-        elapsed = time.monotonic() - started
-        if elapsed >= seconds or n >= len(lines):
-            break
-        due = min(len(lines), int(elapsed * rate) + 1)
-        while n < due:
-            sent[ids[n]] = time.time() * 1000
-            producer.send(settings.topic_raw, key=subscriber_key(lines[n]), value=lines[n])
-            n += 1
-        time.sleep(0.02)
-    producer.flush()
-    producer.close()
-    return sent, n / (time.monotonic() - started)
-
-
-def wait_rated(watcher: RatedWatcher, proc: subprocess.Popen, sent: dict[str, float], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None and not all(i in watcher.seen for i in sent):
-        time.sleep(0.5)
+def measure(settings: Settings, proc: subprocess.Popen, log: Path, producers: Producers,
+            args: argparse.Namespace) -> dict[str, Any]:
+    """Warm up until every warm-up CDR is rated, then offer the measured load; the latency keys."""
+    refused = wait_started(proc, log)
+    if refused is not None:
+        return {"reason": refused}
+    watcher = OutputWatcher(settings)
+    watcher.start()
+    try:
+        producers.wait_ready()
+        warm, _ = producers.offer(args.warmup)
+        unrated = watcher.wait_for(list(warm), proc, WARMUP_TIMEOUT_S)
+        if proc.poll() is not None:
+            return {"reason": failure(log)}
+        if unrated:
+            return {"reason": f"{unrated} of {len(warm)} warm-up CDRs not rated within {WARMUP_TIMEOUT_S:.0f} s"}
+        sent, achieved = producers.offer(args.seconds)
+        watcher.wait_for(list(sent), proc, args.wait)
+        if proc.poll() is not None:
+            return {"reason": failure(log)}
+        found = summary(sent, watcher) | {"achieved_cdr_per_s": round(achieved, 1)}
+        if found["p99_ms"] is None:
+            found["reason"] = f"{found['missing_cdrs']} of {len(sent)} measured CDRs not rated within {args.wait:.0f} s"
+        return found
+    finally:
+        watcher.halt.set()
+        watcher.join()
 
 
 def main() -> None:
@@ -150,73 +283,39 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=5000, help="offered CDRs per second (default 5000)")
     parser.add_argument("--seconds", type=float, default=60, help="measured seconds (default 60)")
     parser.add_argument("--warmup", type=float, default=20, help="seconds sent before measuring (default 20)")
+    parser.add_argument("--wait", type=float, default=300,
+                        help="seconds to wait for the measured CDRs after the last send (default 300)")
+    parser.add_argument("--producers", type=int, default=None,
+                        help=f"producer processes (default: one per {RATE_PER_PRODUCER:,} CDR/s)")
     parser.add_argument("--trigger", default=None, help="stream trigger (default: the project's default)")
+    parser.add_argument("--stream-args", default="", help="more `telecom stream` flags, e.g. '--master local[6]'")
     parser.add_argument("--prefix", default="latency_", help="prefix of the JSON keys")
+    parser.add_argument("--suffix", default="", help="suffix of the JSON keys (e.g. _20k)")
     args = parser.parse_args()
 
     base = load_settings()
     trigger = args.trigger or base.trigger
+    processes = args.producers or math.ceil(args.rate / RATE_PER_PRODUCER)
     tmp = Path(tempfile.mkdtemp(prefix="bench-latency-"))
-    broker = None
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not bootstrap:
-        broker = EmbeddedBroker(home=tmp / "broker", jars_dir=base.jars_dir, port=free_port(),
-                                controller_port=free_port(), heap="1g")
-        broker.start()
-        bootstrap = broker.bootstrap_servers
-    suffix = uuid.uuid4().hex[:6]
-    settings = dataclasses.replace(base, bootstrap_servers=bootstrap, topic_raw=f"lat.raw.{suffix}",
-                                   topic_rated=f"lat.rated.{suffix}", topic_rejected=f"lat.rejected.{suffix}",
-                                   checkpoint_dir=tmp / "checkpoints")
-    result: dict[str, object] = {f"{args.prefix}trigger": trigger, f"{args.prefix}offered_cdr_per_s": args.rate}
-    sampler = RssSampler()
-    proc = None
-    try:
-        ensure_topics(settings, [TopicSpec(t, settings.partitions, {}) for t in
-                                 (settings.topic_raw, settings.topic_rated, settings.topic_rejected)])
-        total = int(args.rate * (args.seconds + args.warmup)) + args.rate
-        generator = CdrGenerator(load_catalog(settings.catalog_dir), load_subscribers(settings.subscribers_file),
-                                 GeneratorOptions(count=total, defects=0.0))
-        lines = [line.encode() for lines, _labels, _keys in generator.batches(keyed=True) for line in lines]
-        ids = [json.loads(line)["cdr_id"] for line in lines]
+    with kafka(tmp / "broker", heap="1g") as broker:
+        settings = fresh_settings(base, broker.bootstrap, "lat", tmp)
+        create_topics(settings)
+        producers = Producers(settings, tmp, args.rate, args.warmup + args.seconds, processes)
+        log = tmp / "stream.log"
+        proc = start_stream(settings, trigger, shlex.split(args.stream_args), log)
+        sampler = RssSampler(*(pid for pid in (broker.pid, proc.pid) if pid is not None))
         sampler.start()
-        proc = start_stream(settings, trigger, tmp / "stream.log")
-        refused = wait_started(proc, tmp / "stream.log")
-        if refused is not None:
-            result.update({f"{args.prefix}p50_ms": None, f"{args.prefix}p99_ms": None,
-                           f"{args.prefix}reason": refused})
-        else:
-            watcher = RatedWatcher(settings, settings.topic_rated)
-            watcher.start()
-            # Warm-up: the first batches compile the query and warm the JIT; wait until they are all rated.
-            warm = int(args.rate * args.warmup)
-            sent, _ = offer(settings, lines[:warm], ids[:warm], args.rate, args.warmup)
-            wait_rated(watcher, proc, sent, 600)
-            measured, achieved = offer(settings, lines[warm:], ids[warm:], args.rate, args.seconds)
-            wait_rated(watcher, proc, measured, 120)
-            watcher.halt.set()
-            watcher.join()
-            latencies = [watcher.seen[i] - t for i, t in measured.items() if i in watcher.seen]
-            if proc.poll() is not None or not latencies:
-                result.update({f"{args.prefix}p50_ms": None, f"{args.prefix}p99_ms": None,
-                               f"{args.prefix}reason": failure(tmp / "stream.log")})
-            else:
-                result.update({
-                    f"{args.prefix}p50_ms": round(percentile(latencies, 50), 1),
-                    f"{args.prefix}p99_ms": round(percentile(latencies, 99), 1),
-                    f"{args.prefix}max_ms": round(max(latencies), 1),
-                    f"{args.prefix}achieved_cdr_per_s": round(achieved, 1),
-                    f"{args.prefix}measured_cdrs": len(measured),
-                    f"{args.prefix}missing_cdrs": len(measured) - len(latencies),
-                })
-    finally:
-        if proc is not None:
+        try:
+            found = measure(settings, proc, log, producers, args)
+        finally:
+            producers.close()
             stop(proc)
-        sampler.halt.set()
-        if broker is not None:
-            broker.stop()
-    result["peak_rss_mb"] = round(sampler.peak / 2**20, 1)
-    print(json.dumps(result))
+            sampler.halt.set()
+    keys = {"trigger": trigger, "offered_cdr_per_s": args.rate, "producers": processes, "p50_ms": None,
+            "p99_ms": None, **found, "peak_rss_mb": sampler.peak_mb}
+    result: dict[str, Any] = {f"{args.prefix}{key}{args.suffix}": value for key, value in keys.items()}
+    result["peak_rss_mb"] = sampler.peak_mb
+    print(orjson.dumps(result).decode())
 
 
 if __name__ == "__main__":

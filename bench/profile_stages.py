@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from telecom_billing.catalog import load_catalog
-from telecom_billing.generator import CdrGenerator, GeneratorOptions, write_cdrs
+from telecom_billing.generator import CdrGenerator, GeneratorOptions, load_traffic, write_cdrs
 from telecom_billing.mediation.timestamps import clock
 from telecom_billing.pipeline import MEDIATED_COLUMNS, Reference, mediation_stages, rating_stages
 from telecom_billing.rating.output import to_kafka_records
@@ -87,7 +87,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
         cdrs = Path(tmp) / "cdrs.jsonl"
         with cdrs.open("w", encoding="utf-8") as out, (Path(tmp) / "labels.jsonl").open("w") as labels:
-            write_cdrs(CdrGenerator(catalog, subscribers, GeneratorOptions(count=args.count)), out, labels)
+            write_cdrs(CdrGenerator(catalog, subscribers, GeneratorOptions(count=args.count),
+                                   traffic=load_traffic(settings.catalog_dir, catalog)), out, labels)
         spark = create_spark(settings, "profile-stages")
         raw = (spark.read.text(str(cdrs))
                .select(F.col("value").cast("binary").alias("value"), F.lit("cdr.raw").alias("topic"),

@@ -1,4 +1,4 @@
-"""Peak resident memory of a process tree (this benchmark and everything it started), from /proc."""
+"""Peak resident memory of process trees (by default this benchmark and everything it started), from /proc."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 
 
-def tree_rss_bytes(root: int) -> int:
-    """Resident memory of `root` and all its descendants (from /proc)."""
+def tree_rss_bytes(*roots: int) -> int:
+    """Resident memory of `roots` and all their descendants (from /proc)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -22,7 +22,7 @@ def tree_rss_bytes(root: int) -> int:
         pid = int(entry.name)
         children.setdefault(int(fields[1]), []).append(pid)
         rss[pid] = pages * os.sysconf("SC_PAGE_SIZE")
-    total, todo = 0, [root]
+    total, todo = 0, list(roots)
     while todo:
         pid = todo.pop()
         total += rss.get(pid, 0)
@@ -31,12 +31,20 @@ def tree_rss_bytes(root: int) -> int:
 
 
 class RssSampler(threading.Thread):
-    def __init__(self) -> None:
+    """Samples the summed resident memory of the trees rooted at `roots` (default: this process)
+    every 0.5 s; `peak` is the highest sum seen."""
+
+    def __init__(self, *roots: int) -> None:
         super().__init__(daemon=True)
+        self.roots = roots or (os.getpid(),)
         self.peak = 0
         self.halt = threading.Event()
 
     def run(self) -> None:
         while not self.halt.is_set():
-            self.peak = max(self.peak, tree_rss_bytes(os.getpid()))
+            self.peak = max(self.peak, tree_rss_bytes(*self.roots))
             self.halt.wait(0.5)
+
+    @property
+    def peak_mb(self) -> float:
+        return round(self.peak / 2**20, 1)
