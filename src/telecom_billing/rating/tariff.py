@@ -129,9 +129,10 @@ _RATE_TYPE = ("struct<price_micros: bigint, per: bigint, first: bigint, next: bi
 
 def _rate_sql(rate: Rate) -> str:
     """One rate as a SQL `named_struct` of `_RATE_TYPE`'s fields (bigint and string literals)."""
-    values = (money.micros(rate.price), rate.per, rate.first_increment, rate.next_increment,
-              money.micros(rate.connect_fee), money.catalog_text(rate.price), money.catalog_text(rate.connect_fee),
-              money.ratio_text(rate.price, rate.per, UNIT_PRICE_DECIMALS))
+    values: tuple[int | str, ...] = (
+        money.micros(rate.price), rate.per, rate.first_increment, rate.next_increment, money.micros(rate.connect_fee),
+        money.catalog_text(rate.price), money.catalog_text(rate.connect_fee),
+        money.ratio_text(rate.price, rate.per, UNIT_PRICE_DECIMALS))
     fields = (f"'{name}', {_sql_literal(value)}" for name, value in zip(RATE_FIELDS, values, strict=True))
     return f"named_struct({', '.join(fields)})"
 
