@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 jars: $(STAMP)
 	@command -v java >/dev/null || { echo "error: java not found (Java 17+ is needed)"; exit 1; }
-	$(BIN)/python -m telecom_billing.jars all
+	$(BIN)/python -m telecom_billing.infra.jars all
 
 demo: install
 	$(BIN)/telecom demo

@@ -26,11 +26,11 @@ import sys
 import time
 from pathlib import Path
 
-from telecom_billing.billing import Period
-from telecom_billing.catalog import ANY, Catalog, Rate, load_catalog
+from telecom_billing.billing.charges import Period
 from telecom_billing.contracts.limits import UNIT_PRICE_DECIMALS
-from telecom_billing.settings import load_settings
-from telecom_billing.subscribers import Subscriber, load_subscribers
+from telecom_billing.infra.settings import load_settings
+from telecom_billing.refdata.catalog import ANY, Catalog, Rate, load_catalog
+from telecom_billing.refdata.subscribers import Subscriber, load_subscribers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -170,7 +170,7 @@ def main() -> int:
     data = args.work / f"rated-{args.format}-{args.count}"
     marker = data / "_FINGERPRINT"
     if not marker.is_file() or marker.read_text() != fingerprint:
-        from telecom_billing.spark import create_spark
+        from telecom_billing.infra.spark import create_spark
 
         started = time.monotonic()
         spark = create_spark(dataclasses.replace(settings, shuffle_partitions=8), "bench-billing-data")

@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from telecom_billing.catalog import load_catalog
 from telecom_billing.generator import CdrGenerator, GeneratorOptions, load_traffic, write_cdrs
-from telecom_billing.settings import load_settings
-from telecom_billing.subscribers import load_subscribers
+from telecom_billing.infra.settings import load_settings
+from telecom_billing.refdata.catalog import load_catalog
+from telecom_billing.refdata.subscribers import load_subscribers
 
 
 def main() -> None:

@@ -49,7 +49,7 @@ from rss import RssSampler
 from stack import TELECOM, create_topics, fresh_settings, generate_backlog, kafka, telecom_env
 
 from telecom_billing.generator import subscriber_key
-from telecom_billing.settings import Settings, load_settings
+from telecom_billing.infra.settings import Settings, load_settings
 
 SLICE_S = 0.01
 RATE_PER_PRODUCER = 10_000

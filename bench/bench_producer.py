@@ -26,15 +26,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from telecom_billing.broker import EmbeddedBroker, free_port
-from telecom_billing.catalog import load_catalog
 from telecom_billing.errors import ServiceUnavailable
 from telecom_billing.generator import CdrGenerator, GeneratorOptions, load_traffic
-from telecom_billing.jars import tools_classpath
+from telecom_billing.infra.broker import EmbeddedBroker, free_port
+from telecom_billing.infra.jars import tools_classpath
+from telecom_billing.infra.settings import Settings, load_settings
+from telecom_billing.infra.topics import TopicSpec, admin_client, ensure_topics
 from telecom_billing.producer import CdrProducer, ProduceStats, Tuning, codecs_available, encoded
-from telecom_billing.settings import Settings, load_settings
-from telecom_billing.subscribers import load_subscribers
-from telecom_billing.topics import TopicSpec, admin_client, ensure_topics
+from telecom_billing.refdata.catalog import load_catalog
+from telecom_billing.refdata.subscribers import load_subscribers
 
 
 @contextlib.contextmanager

@@ -48,11 +48,11 @@ from stack import (
     subscriber_base,
 )
 
-from telecom_billing.catalog import load_catalog
-from telecom_billing.kafka_clients import spark_kafka_options
-from telecom_billing.settings import Settings, load_settings
+from telecom_billing.infra.kafka_clients import spark_kafka_options
+from telecom_billing.infra.settings import Settings, load_settings
+from telecom_billing.refdata.catalog import load_catalog
+from telecom_billing.refdata.subscribers import load_subscribers
 from telecom_billing.stream import StreamOptions, start_stream
-from telecom_billing.subscribers import load_subscribers
 
 
 def passthrough(spark, settings: Settings, max_offsets: int, checkpoint: Path) -> BatchTimes:
@@ -92,7 +92,7 @@ def main() -> None:
                       rejected_topic(settings.topic_raw))
         backlog = generate_backlog(tmp / "cdrs.jsonl", args.count, "--subscribers-file", str(subscribers_file))
 
-        from telecom_billing.spark import create_spark
+        from telecom_billing.infra.spark import create_spark
 
         spark = create_spark(settings, "bench-stream")
         load_into_topic(spark, settings, backlog)

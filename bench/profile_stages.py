@@ -26,14 +26,14 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from telecom_billing.catalog import load_catalog
 from telecom_billing.generator import CdrGenerator, GeneratorOptions, load_traffic, write_cdrs
+from telecom_billing.infra.settings import load_settings
+from telecom_billing.infra.spark import create_spark
 from telecom_billing.mediation.timestamps import clock
 from telecom_billing.pipeline import MEDIATED_COLUMNS, Reference, mediation_stages, rating_stages
 from telecom_billing.rating.output import to_kafka_records
-from telecom_billing.settings import load_settings
-from telecom_billing.spark import create_spark
-from telecom_billing.subscribers import load_subscribers
+from telecom_billing.refdata.catalog import load_catalog
+from telecom_billing.refdata.subscribers import load_subscribers
 
 HUGE_METHOD = 8000
 

@@ -50,9 +50,9 @@ except ModuleNotFoundError:
     raise SystemExit("python_peer: cannot import reference.rating; run with PYTHONPATH=tests "
                      "(bench/run.py sets it)") from None
 
-from telecom_billing.catalog import load_catalog
-from telecom_billing.settings import Settings, load_settings
-from telecom_billing.subscribers import load_subscribers
+from telecom_billing.infra.settings import Settings, load_settings
+from telecom_billing.refdata.catalog import load_catalog
+from telecom_billing.refdata.subscribers import load_subscribers
 
 BATCH = 5000
 SETTLE_TIMEOUT_S = 120.0
@@ -218,7 +218,7 @@ def naive_peer(settings: Settings, subscribers_file: Path, count: int) -> float:
     """CDR/s of one kafka-python process rating the first `count` records of the raw topic."""
     from kafka import KafkaConsumer, KafkaProducer
 
-    from telecom_billing.kafka_clients import python_client_kwargs
+    from telecom_billing.infra.kafka_clients import python_client_kwargs
 
     catalog, subscribers = load_catalog(settings.catalog_dir), load_subscribers(subscribers_file)
     consumer = KafkaConsumer(settings.topic_raw, **python_client_kwargs(settings), auto_offset_reset="earliest",

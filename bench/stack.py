@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from telecom_billing.broker import EmbeddedBroker, free_port
-from telecom_billing.settings import Settings
-from telecom_billing.topics import TopicSpec, ensure_topics
+from telecom_billing.infra.broker import EmbeddedBroker, free_port
+from telecom_billing.infra.settings import Settings
+from telecom_billing.infra.topics import TopicSpec, ensure_topics
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "build" / "bench"  # git-ignored; inputs worth keeping between runs
@@ -52,7 +52,7 @@ def kafka(home: Path, heap: str = "1g") -> Iterator[Kafka]:
     if existing:
         yield Kafka(existing)
         return
-    from telecom_billing.settings import load_settings
+    from telecom_billing.infra.settings import load_settings
 
     broker = EmbeddedBroker(home=home, jars_dir=load_settings().jars_dir, port=free_port(),
                             controller_port=free_port(), heap=heap)
@@ -90,7 +90,7 @@ def load_into_topic(spark, settings: Settings, lines: Path) -> None:
     (much faster than a Python producer, and not what is measured)."""
     from pyspark.sql import functions as F
 
-    from telecom_billing.kafka_clients import spark_kafka_options
+    from telecom_billing.infra.kafka_clients import spark_kafka_options
 
     key = F.get_json_object("value", "$.msisdn")
     (spark.read.text(str(lines))

@@ -18,9 +18,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from telecom_billing import cli
-from telecom_billing.catalog import load_catalog
+from telecom_billing.refdata.catalog import load_catalog
 from telecom_billing.errors import TelecomError
-from telecom_billing.settings import load_settings
+from telecom_billing.infra.settings import load_settings
 
 COMMAND = ("bill",)
 USAGE_ERROR = 2

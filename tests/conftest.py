@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from telecom_billing.broker import EmbeddedBroker, free_port
-from telecom_billing.settings import Settings, load_settings
+from telecom_billing.infra.broker import EmbeddedBroker, free_port
+from telecom_billing.infra.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if _docker_answers():
         from testcontainers.kafka import KafkaContainer
 
-        from telecom_billing.versions import KAFKA_IMAGE
+        from telecom_billing.infra.versions import KAFKA_IMAGE
 
         with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
             yield container.get_bootstrap_server()
@@ -66,7 +66,7 @@ def base_settings(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture
 def topic_factory(base_settings: Settings) -> Callable[..., str]:
     """Creates uniquely named topics on the test broker: `topic_factory("raw", partitions=3)`."""
-    from telecom_billing.topics import TopicSpec, ensure_topics
+    from telecom_billing.infra.topics import TopicSpec, ensure_topics
 
     def make(prefix: str = "t", partitions: int = 3) -> str:
         name = f"{prefix}.{uuid.uuid4().hex[:10]}"
@@ -79,7 +79,7 @@ def topic_factory(base_settings: Settings) -> Callable[..., str]:
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """One local Spark session (local[2], UTC, 2 shuffle partitions, UI off, connector jars)."""
-    from telecom_billing.spark import create_spark
+    from telecom_billing.infra.spark import create_spark
 
     settings = dataclasses.replace(load_settings(), spark_master="local[2]", shuffle_partitions=2,
                                    driver_memory="3g")

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from .catalog import Catalog
 from .contracts.reasons import PRECEDENCE, Reason
 from .contracts.records import DUPLICATE, KAFKA_COLUMNS, RATED, REJECTED
 from .mediation.columns import problem
@@ -44,7 +43,8 @@ from .mediation.usage import measure_usage
 from .outcome import decide
 from .rating.rate import find_rate, price
 from .rating.tariff import Tariff
-from .subscribers import Subscriber
+from .refdata.catalog import Catalog
+from .refdata.subscribers import Subscriber
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

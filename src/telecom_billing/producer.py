@@ -29,8 +29,8 @@ from typing import IO, Any
 from .contracts.limits import MAX_RECORD_BYTES
 from .errors import ServiceUnavailable, TelecomError, UsageError
 from .generator import Batch, subscriber_key, write_labels
-from .kafka_clients import python_client_kwargs
-from .settings import Settings
+from .infra.kafka_clients import python_client_kwargs
+from .infra.settings import Settings
 
 # What the producer benchmark settled on (bench/bench_producer.py); see docs for the figures.
 DEFAULT_COMPRESSION = "gzip"
@@ -192,7 +192,7 @@ class CdrProducer:
 
 def _ensure_topic(settings: Settings, topic: str) -> None:
     """Create the topic when missing: a pipeline topic with its own settings, another with defaults."""
-    from .topics import TopicSpec, ensure_topics, pipeline_topics
+    from .infra.topics import TopicSpec, ensure_topics, pipeline_topics
 
     specs = [s for s in pipeline_topics(settings) if s.name == topic] or [TopicSpec(topic, settings.partitions, {})]
     ensure_topics(settings, specs)

@@ -11,10 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .catalog import load_catalog
 from .errors import UsageError
-from .settings import Settings
-from .subscribers import load_subscribers
+from .infra.settings import Settings
+from .refdata.catalog import load_catalog
+from .refdata.subscribers import load_subscribers
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,9 @@ def rate_file(settings: Settings, input_path: Path, out_dir: Path, catalog_path:
 
     from . import money
     from .contracts.records import DUPLICATE, RATED, REJECTED
+    from .infra.spark import create_spark
     from .pipeline import file_frame, rate_batch
     from .rating.output import rated_json, rejected_json
-    from .spark import create_spark
 
     if not input_path.exists():
         raise UsageError(f"input not found: {input_path}")

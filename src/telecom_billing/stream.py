@@ -19,16 +19,16 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQueryListener
 
-from .catalog import Catalog
 from .contracts.limits import MAX_RECORD_BYTES
 from .contracts.records import KAFKA_COLUMNS
 from .errors import TelecomError, UsageError
-from .kafka_clients import spark_kafka_options
+from .infra.kafka_clients import spark_kafka_options
+from .infra.settings import Settings
 from .mediation.dedup import dedup_key, drop_stream_duplicates
 from .pipeline import Reference, mediate, rate
 from .rating.output import to_kafka_records
-from .settings import Settings
-from .subscribers import Subscriber
+from .refdata.catalog import Catalog
+from .refdata.subscribers import Subscriber
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

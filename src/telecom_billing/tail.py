@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ServiceUnavailable, TelecomError
-from .kafka_clients import python_client_kwargs
-from .settings import Settings
+from .infra.kafka_clients import python_client_kwargs
+from .infra.settings import Settings
 
 RAW_WIDTH = 100  # characters of a raw payload shown on a rejected or unreadable record
 SUBSCRIBER_FIELDS = ("msisdn", "caller_id", "sender_id", "user_id")

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from compose_stack import COMPOSE_FILE, ENV_EXAMPLE, REPO, Tools, config_variants, image_env
 
-from telecom_billing import versions
 from telecom_billing.cli import build_parser
-from telecom_billing.settings import ENV_PREFIX, Settings, env_name, load_settings
-from telecom_billing.topics import pipeline_topics
+from telecom_billing.infra import versions
+from telecom_billing.infra.settings import ENV_PREFIX, Settings, env_name, load_settings
+from telecom_billing.infra.topics import pipeline_topics
 
 DOCS = REPO / "docs" / "docker.md"
 TINI = ["/usr/bin/tini", "--"]
@@ -220,7 +220,7 @@ def test_environment_names_are_settings(services: dict[str, dict[str, Any]],
         service = services[name]
         for var in [*image_env(image), *service_environment(service)]:
             if var.startswith(ENV_PREFIX):
-                assert var in known, f"{name}: {var} is not a field of telecom_billing.settings.Settings"
+                assert var in known, f"{name}: {var} is not a field of telecom_billing.infra.settings.Settings"
         settings_of(service, image)  # the values convert (integers are integers, ...)
         argv = container_argv(service, image)
         script = repo_path_of(argv[1], image) if argv[:1] == [VENV_PYTHON] else None

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from compose_stack import REPO
 
-from telecom_billing.catalog import load_catalog
-from telecom_billing.settings import load_settings
+from telecom_billing.infra.settings import load_settings
+from telecom_billing.refdata.catalog import load_catalog
 
 
 def load_script(relative: str) -> ModuleType:

@@ -15,8 +15,8 @@ from typing import Any
 from compose_stack import DOCKERFILES, REPO, Tools, image_env
 from packaging.specifiers import SpecifierSet
 
-from telecom_billing import versions
-from telecom_billing.settings import load_settings
+from telecom_billing.infra import versions
+from telecom_billing.infra.settings import load_settings
 
 SHARED_BASE_END = "# ---- end of the shared base"
 IMAGE_USER = "185:185"
@@ -107,10 +107,10 @@ def test_connector_jars_are_baked_where_the_session_finds_them(images_report: di
         settings = load_settings(environ=image_env(image))
         jars_dir = settings.jars_dir
         text = run_lines(name)
-        assert "python -m telecom_billing.jars connector --dest " in text, name
+        assert "python -m telecom_billing.infra.jars connector --dest " in text, name
         assert re.search(r"cp -r \S+/connector " + re.escape(f"{jars_dir}/"), text), (
             f"{name}: the jars are not copied to {jars_dir}/connector")
-    proc = subprocess.run([sys.executable, "-m", "telecom_billing.jars", "--help"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "telecom_billing.infra.jars", "--help"], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0 and "connector" in proc.stdout and "--dest" in proc.stdout
     assert len(versions.CONNECTOR_ARTIFACTS) == 4

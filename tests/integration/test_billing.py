@@ -36,10 +36,12 @@ from reference.billing import (
     subscriber,
 )
 from reference.billing import TEST_CATALOG as CATALOG_YAML
-from telecom_billing import billing, cli, invoices, reconcile
-from telecom_billing.billing import DUPLICATE, OK, Period
-from telecom_billing.catalog import Allowance, Catalog
-from telecom_billing.subscribers import Subscriber, write_subscribers
+from telecom_billing import cli
+from telecom_billing.billing import charges as billing
+from telecom_billing.billing import invoices, reconcile
+from telecom_billing.billing.charges import DUPLICATE, OK, Period
+from telecom_billing.refdata.catalog import Allowance, Catalog
+from telecom_billing.refdata.subscribers import Subscriber, write_subscribers
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from telecom_billing.broker import EmbeddedBroker, free_port
 from telecom_billing.errors import ServiceUnavailable
-from telecom_billing.settings import load_settings
+from telecom_billing.infra.broker import EmbeddedBroker, free_port
+from telecom_billing.infra.settings import load_settings
 
 pytestmark = pytest.mark.integration
 

@@ -34,11 +34,11 @@ from typing import Any
 import pytest
 
 from telecom_billing import cli
-from telecom_billing.billing import topic_offsets
-from telecom_billing.broker import EmbeddedBroker, free_port
+from telecom_billing.billing.charges import topic_offsets
+from telecom_billing.infra.broker import EmbeddedBroker, free_port
+from telecom_billing.infra.settings import Settings, load_settings
+from telecom_billing.infra.topics import ensure_topics
 from telecom_billing.producer import ProduceStats, produce
-from telecom_billing.settings import Settings, load_settings
-from telecom_billing.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

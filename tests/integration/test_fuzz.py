@@ -36,12 +36,12 @@ from kafka import KafkaConsumer, TopicPartition
 
 from fuzzing import BAD_KINDS, Payload, make_corpus
 from reference.rating import Result, mediate_and_rate, split_records
-from telecom_billing.catalog import load_catalog
 from telecom_billing.contracts.reasons import Reason
+from telecom_billing.infra.topics import TopicSpec, ensure_topics
 from telecom_billing.producer import produce
+from telecom_billing.refdata.catalog import load_catalog
+from telecom_billing.refdata.subscribers import load_subscribers
 from telecom_billing.stream import StreamOptions, start_stream
-from telecom_billing.subscribers import load_subscribers
-from telecom_billing.topics import TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.integration
 

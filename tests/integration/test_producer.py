@@ -18,14 +18,14 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from fixtures import LEGACY_SAMPLE
-from telecom_billing.broker import free_port
-from telecom_billing.catalog import load_catalog
 from telecom_billing.cli import main
 from telecom_billing.errors import UsageError
 from telecom_billing.generator import CdrGenerator, GeneratorOptions, load_traffic, subscriber_key
+from telecom_billing.infra.broker import free_port
+from telecom_billing.infra.settings import Settings, load_settings
 from telecom_billing.producer import Tuning, codecs_available, encoded, produce
-from telecom_billing.settings import Settings, load_settings
-from telecom_billing.subscribers import load_subscribers
+from telecom_billing.refdata.catalog import load_catalog
+from telecom_billing.refdata.subscribers import load_subscribers
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ import pytest
 
 from fixtures import LEGACY_SAMPLE
 from reference.rating import mediate_and_rate, split_records
-from telecom_billing.catalog import load_catalog
-from telecom_billing.subscribers import Subscriber, write_subscribers
+from telecom_billing.refdata.catalog import load_catalog
+from telecom_billing.refdata.subscribers import Subscriber, write_subscribers
 
 pytestmark = pytest.mark.integration
 

@@ -33,9 +33,9 @@ from hypothesis import strategies as st
 
 from reference.comparable import comparable
 from reference.rating import mediate_and_rate
-from telecom_billing.catalog import Catalog, load_catalog
 from telecom_billing.contracts.reasons import Reason
-from telecom_billing.subscribers import Subscriber
+from telecom_billing.refdata.catalog import Catalog, load_catalog
+from telecom_billing.refdata.subscribers import Subscriber
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from telecom_billing.kafka_clients import spark_kafka_options
+from telecom_billing.infra.kafka_clients import spark_kafka_options
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from telecom_billing.catalog import Catalog
-from telecom_billing.subscribers import Subscriber
+from telecom_billing.refdata.catalog import Catalog
+from telecom_billing.refdata.subscribers import Subscriber
 
 
 @dataclass
@@ -219,7 +219,7 @@ def hand_catalog() -> Catalog:
     import tempfile
     from pathlib import Path
 
-    from telecom_billing.catalog import load_catalog
+    from telecom_billing.refdata.catalog import load_catalog
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "catalog.yaml"

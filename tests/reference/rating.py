@@ -21,9 +21,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from telecom_billing.catalog import Catalog, Rate
 from telecom_billing.contracts.reasons import Reason
-from telecom_billing.subscribers import Subscriber
+from telecom_billing.refdata.catalog import Catalog, Rate
+from telecom_billing.refdata.subscribers import Subscriber
 
 MAX_VOICE_SECONDS = 86_400
 MAX_DATA_BYTES = 107_374_182_400

@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from telecom_billing.mediation.enrich import find_subscriber, subscriber_frame, unknown_subscriber_detail
-from telecom_billing.subscribers import Subscriber
+from telecom_billing.refdata.subscribers import Subscriber
 
 
 def test_subscriber_active_on_the_local_date(spark: Any, frame: Any) -> None:

@@ -11,13 +11,13 @@ import yaml
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from telecom_billing.catalog import Catalog, load_catalog
 from telecom_billing.contracts.reasons import PRECEDENCE, Reason
 from telecom_billing.mediation.columns import problem
 from telecom_billing.outcome import decide
 from telecom_billing.rating.output import rated_json, rejected_json
 from telecom_billing.rating.rate import find_rate, no_rate_detail, price
 from telecom_billing.rating.tariff import Tariff
+from telecom_billing.refdata.catalog import Catalog, load_catalog
 
 CATALOG = {
     "catalog_version": "t-1", "currency": "MAD", "timezone": "Africa/Casablanca", "home_country_code": "212",
@@ -91,7 +91,7 @@ def test_rated_and_rejected_json(spark: Any, tariff: Tariff) -> None:
 
     from telecom_billing.contracts.records import RATED_NAMES, REJECTED_NAMES
     from telecom_billing.pipeline import rate_batch
-    from telecom_billing.subscribers import Subscriber
+    from telecom_billing.refdata.subscribers import Subscriber
 
     voice = {"cdr_id": "c1", "record_type": "voice", "event_time": "2026-10-05T09:00:00Z", "msisdn": "212600000001",
              "other_party": "212612345678", "direction": "MO", "duration_sec": 61}

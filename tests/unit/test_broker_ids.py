@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from telecom_billing import broker
+from telecom_billing.infra import broker
 
 
 def test_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:

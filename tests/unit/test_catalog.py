@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from telecom_billing.catalog import ANY, Catalog, CatalogError, load_catalog
 from telecom_billing.contracts.records import SERVICES
 from telecom_billing.errors import TelecomError
-from telecom_billing.subscribers import (
+from telecom_billing.refdata.catalog import ANY, Catalog, CatalogError, load_catalog
+from telecom_billing.refdata.subscribers import (
     Subscriber,
     SubscriberError,
     load_subscribers,

@@ -14,7 +14,6 @@ import pytest
 
 from fixtures import LEGACY_SAMPLE
 from reference.rating import mediate_and_rate
-from telecom_billing.catalog import Catalog, load_catalog
 from telecom_billing.cli import main
 from telecom_billing.generator import (
     DEFAULT_SEED,
@@ -35,8 +34,9 @@ from telecom_billing.generator import (
     load_traffic,
     subscriber_key,
 )
-from telecom_billing.settings import load_settings
-from telecom_billing.subscribers import Subscriber, load_subscribers, write_subscribers
+from telecom_billing.infra.settings import load_settings
+from telecom_billing.refdata.catalog import Catalog, load_catalog
+from telecom_billing.refdata.subscribers import Subscriber, load_subscribers, write_subscribers
 
 REPO = Path(__file__).resolve().parents[2]
 CASABLANCA = ZoneInfo("Africa/Casablanca")

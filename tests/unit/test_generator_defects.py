@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from reference.rating import mediate_and_rate
-from telecom_billing.catalog import Catalog, load_catalog
 from telecom_billing.contracts.reasons import Reason
 from telecom_billing.generator import DEFECTS, CdrGenerator, GeneratorOptions, load_traffic
 from telecom_billing.generator.defects import DUPLICATE, NOTHING_TO_COPY, Spoil, defect, draw_defect
-from telecom_billing.settings import load_settings
-from telecom_billing.subscribers import Subscriber, load_subscribers
+from telecom_billing.infra.settings import load_settings
+from telecom_billing.refdata.catalog import Catalog, load_catalog
+from telecom_billing.refdata.subscribers import Subscriber, load_subscribers
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 27, 12, 0)  # after every simulated event of the reference month

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from telecom_billing.catalog import Catalog, load_catalog
 from telecom_billing.cli import main
 from telecom_billing.generator import (
     CdrGenerator,
@@ -25,8 +24,9 @@ from telecom_billing.generator.traffic import (
     DEFAULT_PLAN,
     PlanUse,
 )
-from telecom_billing.settings import load_settings
-from telecom_billing.subscribers import load_subscribers
+from telecom_billing.infra.settings import load_settings
+from telecom_billing.refdata.catalog import Catalog, load_catalog
+from telecom_billing.refdata.subscribers import load_subscribers
 
 CATALOG_DIR = load_settings().catalog_dir
 

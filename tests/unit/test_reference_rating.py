@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from fixtures import LEGACY_SAMPLE
 from reference.rating import Result, mediate_and_rate, split_records
-from telecom_billing.catalog import Catalog, load_catalog
 from telecom_billing.contracts.reasons import PRECEDENCE, Reason
-from telecom_billing.subscribers import Subscriber
+from telecom_billing.refdata.catalog import Catalog, load_catalog
+from telecom_billing.refdata.subscribers import Subscriber
 
 NOW = datetime(2026, 12, 15, tzinfo=UTC)
 SUB = "212600000001"  # TEST plan, always active

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from telecom_billing.errors import UsageError
-from telecom_billing.kafka_clients import python_client_kwargs, spark_kafka_options
-from telecom_billing.settings import Settings, env_name, load_settings
+from telecom_billing.infra.kafka_clients import python_client_kwargs, spark_kafka_options
+from telecom_billing.infra.settings import Settings, env_name, load_settings
 
 
 def test_defaults():

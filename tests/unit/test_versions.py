@@ -6,8 +6,8 @@ import re
 import tomllib
 from importlib.metadata import version
 
-from telecom_billing import versions
-from telecom_billing.settings import PROJECT_ROOT
+from telecom_billing.infra import versions
+from telecom_billing.infra.settings import PROJECT_ROOT
 
 
 def test_pyspark_pin_matches_connector():

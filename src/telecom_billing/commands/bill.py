@@ -11,15 +11,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..settings import Settings, add_common_flags, settings_from_args
+from ..infra.settings import Settings, add_common_flags, settings_from_args
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from ..billing import BillingFrames
-    from ..catalog import Catalog
-    from ..invoices import Billed
-    from ..subscribers import Subscriber
+    from ..billing.charges import BillingFrames
+    from ..billing.invoices import Billed
+    from ..refdata.catalog import Catalog
+    from ..refdata.subscribers import Subscriber
 
 NAME = "bill"
 HELP = "bill one month: rated CDRs (topic or files) to invoices, report and reconciliation"
@@ -72,7 +72,7 @@ def resolve_inputs(spark: SparkSession, settings: Settings, args: argparse.Names
     """Read the rated input (and the raw side when asked for) as DataFrames; fail early and clearly."""
     from pyspark.sql import functions as F
 
-    from .. import billing
+    from ..billing import charges as billing
     from ..errors import UsageError
     from ..pipeline import file_frame
 
@@ -131,7 +131,7 @@ def raw_side(spark: SparkSession, inputs: Inputs, catalog: Catalog, subscribers:
     """The reconciliation's raw side, when raw records were given."""
     if inputs.raw is None or inputs.rejected is None:
         return None
-    from .. import reconcile
+    from ..billing import reconcile
     from ..pipeline import rate_batch
 
     outcomes = reconcile.outcomes_from_rating(rate_batch(spark, inputs.raw, catalog, subscribers,
@@ -149,10 +149,11 @@ def bill_and_report(spark: SparkSession, settings: Settings,
                     args: argparse.Namespace) -> tuple[Billed, dict[str, Any], Inputs, BillingFrames]:
     """Load the reference data, run the billing job and the reconciliation; nothing is written.
     The frames keep a cached summary: `close()` them when done."""
-    from .. import billing, reconcile
-    from ..catalog import load_catalog
-    from ..invoices import collect
-    from ..subscribers import load_subscribers
+    from ..billing import charges as billing
+    from ..billing import reconcile
+    from ..billing.invoices import collect
+    from ..refdata.catalog import load_catalog
+    from ..refdata.subscribers import load_subscribers
 
     period = billing.Period.parse(args.period)
     catalog = load_catalog(args.catalog or settings.catalog_dir)
@@ -215,9 +216,9 @@ def print_summary(billed: Billed, report: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import invoices, reconcile
-    from ..billing import Period
-    from ..spark import create_spark
+    from ..billing import invoices, reconcile
+    from ..billing.charges import Period
+    from ..infra.spark import create_spark
 
     settings = settings_from_args(args)
     period = Period.parse(args.period)
@@ -236,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
     print_summary(billed, report)
     print(f"\nperiod folder: {folder}")
     if billed.invoices:
-        from ..report import invoice_file
+        from ..billing.report import invoice_file
 
         print(f"an invoice:    {folder / invoices.HTML_DIR / invoice_file(billed.invoices[0])}")
     print(f"report:        {folder / 'report.html'}")

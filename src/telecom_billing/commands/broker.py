@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..broker import EmbeddedBroker
-from ..settings import Settings, load_settings
+from ..infra.broker import EmbeddedBroker
+from ..infra.settings import Settings, load_settings
 
 NAME = "broker"
 HELP = "start, stop or check the embedded Kafka broker (KRaft, single node, from jars)"

@@ -13,11 +13,11 @@ import dataclasses
 import shutil
 import time
 
-from ..broker import EmbeddedBroker
 from ..cli import main as telecom
 from ..errors import TelecomError
-from ..settings import Settings, load_settings
-from ..topics import ensure_topics
+from ..infra.broker import EmbeddedBroker
+from ..infra.settings import Settings, load_settings
+from ..infra.topics import ensure_topics
 
 NAME = "demo"
 HELP = "run the whole pipeline (generate, produce, stream, bill) on a fresh embedded broker and local Spark"

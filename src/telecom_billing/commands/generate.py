@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 from typing import IO
 
-from ..catalog import Catalog, load_catalog
 from ..contracts.records import FORMATS
 from ..errors import UsageError
 from ..generator import (
@@ -28,7 +27,8 @@ from ..generator import (
     load_traffic,
     write_cdrs,
 )
-from ..settings import Settings, load_settings
+from ..infra.settings import Settings, load_settings
+from ..refdata.catalog import Catalog, load_catalog
 
 NAME = "generate"
 HELP = "generate realistic CDRs (canonical or legacy) with labelled defects, or the subscriber base"
@@ -86,7 +86,7 @@ def catalog_and_traffic(args: argparse.Namespace, settings: Settings) -> tuple[C
 
 def generator_from_args(args: argparse.Namespace, settings: Settings) -> CdrGenerator:
     """Load the catalog, its traffic and the subscriber base named by the flags and build the generator."""
-    from ..subscribers import load_subscribers
+    from ..refdata.subscribers import load_subscribers
 
     options = options_from_args(args)
     catalog, traffic = catalog_and_traffic(args, settings)
@@ -124,7 +124,7 @@ def _opened(path: Path | None) -> Iterator[IO[str]]:
 
 
 def _write_base(args: argparse.Namespace, settings: Settings) -> int:
-    from ..subscribers import write_subscribers
+    from ..refdata.subscribers import write_subscribers
 
     catalog, traffic = catalog_and_traffic(args, settings)
     out = args.out or settings.subscribers_file

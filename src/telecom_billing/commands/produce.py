@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..generator import DEFAULT_COUNT
-from ..settings import add_common_flags, settings_from_args
+from ..infra.settings import add_common_flags, settings_from_args
 from .generate import add_generator_flags, generator_from_args
 
 NAME = "produce"

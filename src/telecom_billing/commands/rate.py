@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import UsageError
-from ..settings import add_common_flags, settings_from_args
+from ..infra.settings import add_common_flags, settings_from_args
 
 NAME = "rate"
 HELP = "rate a JSONL file of raw CDRs (canonical or legacy) into rated.jsonl, rejected.jsonl, reconciliation.json"

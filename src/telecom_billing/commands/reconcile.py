@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from ..settings import add_common_flags, settings_from_args
+from ..infra.settings import add_common_flags, settings_from_args
 from .bill import add_input_flags, bill_and_report
 
 NAME = "reconcile"
@@ -26,10 +26,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import reconcile
-    from ..billing import Period
+    from ..billing import reconcile
+    from ..billing.charges import Period
     from ..errors import UsageError
-    from ..spark import create_spark
+    from ..infra.spark import create_spark
 
     settings = settings_from_args(args)
     period = Period.parse(args.period)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..settings import add_common_flags, settings_from_args
+from ..infra.settings import add_common_flags, settings_from_args
 
 NAME = "stream"
 HELP = "run the streaming job: cdr.raw -> mediation + rating -> cdr.rated / cdr.rejected"
@@ -31,11 +31,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..catalog import load_catalog
-    from ..spark import create_spark
+    from ..infra.spark import create_spark
+    from ..infra.topics import ensure_topics
+    from ..refdata.catalog import load_catalog
+    from ..refdata.subscribers import load_subscribers
     from ..stream import ProgressPrinter, StreamOptions, run_until_stopped, start_stream, validate_trigger
-    from ..subscribers import load_subscribers
-    from ..topics import ensure_topics
 
     settings = settings_from_args(args)
     trigger = "once" if args.once else validate_trigger(args.trigger or settings.trigger)

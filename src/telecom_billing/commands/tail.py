@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..errors import UsageError
-from ..settings import add_common_flags, settings_from_args
+from ..infra.settings import add_common_flags, settings_from_args
 
 NAME = "tail"
 HELP = "pretty-print the records of cdr.raw, cdr.rated or cdr.rejected (--follow for live)"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..settings import add_common_flags, settings_from_args
-from ..topics import describe_topics, ensure_topics, pipeline_topics
+from ..infra.settings import add_common_flags, settings_from_args
+from ..infra.topics import describe_topics, ensure_topics, pipeline_topics
 
 NAME = "topics"
 HELP = "create the pipeline's topics (idempotent) or list them"

@@ -24,9 +24,9 @@ from operator import and_, mod
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..catalog import Catalog
 from ..errors import UsageError
-from ..subscribers import Subscriber
+from ..refdata.catalog import Catalog
+from ..refdata.subscribers import Subscriber
 from .batches import Batch, Label
 from .clock import Slot, hour_slot, simulated_slots
 from .defects import Spoil, draw_defect

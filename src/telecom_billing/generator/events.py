@@ -12,10 +12,10 @@ import random
 import statistics
 from dataclasses import dataclass
 
-from ..catalog import Catalog
 from ..contracts.limits import BYTES_PER_MB
 from ..contracts.records import SERVICES
 from ..errors import UsageError
+from ..refdata.catalog import Catalog
 from .fields import LEGACY_OTHER_PARTY, LEGACY_SUBSCRIBER
 from .traffic import (
     DATA_DOWN_MEDIAN_BYTES,

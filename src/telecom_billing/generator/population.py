@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from ..subscribers import Subscriber
+from ..refdata.subscribers import Subscriber
 from .subscribers import CITIES, home_city
 from .traffic import (
     DEVICE_MIX,

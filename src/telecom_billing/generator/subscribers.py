@@ -15,9 +15,9 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from ..catalog import Catalog
 from ..errors import UsageError
-from ..subscribers import Subscriber
+from ..refdata.catalog import Catalog
+from ..refdata.subscribers import Subscriber
 from .options import DEFAULT_SEED, DEFAULT_SUBSCRIBERS, REFERENCE_MONTH
 from .traffic import Traffic, default_traffic, random_number
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from ..catalog import ANY, Catalog
 from ..errors import TelecomError
+from ..refdata.catalog import ANY, Catalog
 
 TRAFFIC_FILE = "traffic.yaml"
 

@@ -14,7 +14,7 @@ from .columns import problem
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from ..subscribers import Subscriber
+    from ..refdata.subscribers import Subscriber
 
 SUBSCRIBER_SCHEMA = "sub_key bigint, plan_id string, plan_index int, activation_date date, termination_date date"
 

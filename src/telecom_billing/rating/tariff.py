@@ -14,9 +14,9 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from .. import money
-from ..catalog import ANY, Catalog, Rate
 from ..contracts.limits import MAX_DATA_BYTES, MAX_VOICE_SECONDS, UNIT_PRICE_DECIMALS
 from ..contracts.records import SERVICES
+from ..refdata.catalog import ANY, Catalog, Rate
 
 RATE_FIELDS = ("price_micros", "per", "first", "next", "fee_micros", "price", "connect_fee", "unit_price")
 # The largest quantity a CDR that passed mediation can have, per service (RULES.md section 8).

@@ -21,11 +21,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .billing import DUPLICATE, INVOICE_NUMBER, NO_SUBSCRIBER, OK, BillingFrames, Period, money_type
-from .catalog import Catalog
-from .contracts.limits import UNEXPLAINED_SAMPLE
-from .errors import TelecomError
-from .subscribers import Subscriber
+from ..contracts.limits import UNEXPLAINED_SAMPLE
+from ..errors import TelecomError
+from ..refdata.catalog import Catalog
+from ..refdata.subscribers import Subscriber
+from .charges import DUPLICATE, INVOICE_NUMBER, NO_SUBSCRIBER, OK, BillingFrames, Period, money_type
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ServiceUnavailable
+from ..errors import ServiceUnavailable
 from .kafka_clients import python_client_kwargs
 from .settings import Settings
 

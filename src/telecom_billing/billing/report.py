@@ -13,8 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .billing import INVOICE_NUMBER
-from .errors import TelecomError
+from ..errors import TelecomError
+from .charges import INVOICE_NUMBER
 
 PLOTS_DIR = "plots"
 REPORT_FILE = "report.html"

@@ -10,7 +10,7 @@ from datetime import date
 from itertools import pairwise
 from pathlib import Path
 
-from .errors import TelecomError
+from ..errors import TelecomError
 
 COLUMNS: tuple[str, ...] = ("msisdn", "name", "address", "plan_id", "activation_date", "termination_date")
 _MSISDN = re.compile(r"[1-9][0-9]{7,14}")

@@ -7,7 +7,7 @@
   generated from versions.BROKER_ARTIFACTS.
 
 A second run finds the cache complete (a stamp file names the pinned versions) and does nothing.
-Usage: `python -m telecom_billing.jars {connector,broker,all} [--dest DIR]`.
+Usage: `python -m telecom_billing.infra.jars {connector,broker,all} [--dest DIR]`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..errors import ServiceUnavailable, TelecomError
 from . import versions
-from .errors import ServiceUnavailable, TelecomError
 from .settings import load_settings
 
 MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
@@ -138,7 +138,7 @@ def tools_classpath(jars_dir: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m telecom_billing.jars", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m telecom_billing.infra.jars", description=__doc__)
     parser.add_argument("what", choices=["connector", "broker", "tools", "all"])
     parser.add_argument("--dest", type=Path, default=None,
                         help="target folder (default: <local dir>/jars/<what>)")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .errors import ServiceUnavailable, TelecomError
+from ..errors import ServiceUnavailable, TelecomError
 from .jars import broker_classpath
 
 READY_TIMEOUT_S = 60.0

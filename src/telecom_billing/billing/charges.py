@@ -25,13 +25,13 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import money
-from .catalog import Catalog, Plan
-from .contracts.limits import MAX_UNITS, MONEY_SCALE
-from .contracts.records import DUPLICATE
-from .errors import ServiceUnavailable, TelecomError, UsageError
-from .settings import Settings
-from .subscribers import Subscriber
+from .. import money
+from ..contracts.limits import MAX_UNITS, MONEY_SCALE
+from ..contracts.records import DUPLICATE
+from ..errors import ServiceUnavailable, TelecomError, UsageError
+from ..infra.settings import Settings
+from ..refdata.catalog import Catalog, Plan
+from ..refdata.subscribers import Subscriber
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -575,7 +575,7 @@ def topic_offsets(settings: Settings, topic: str, timeout_s: float = 20.0) -> di
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
-    from .kafka_clients import python_client_kwargs
+    from ..infra.kafka_clients import python_client_kwargs
 
     try:
         consumer = KafkaConsumer(**python_client_kwargs(settings), enable_auto_commit=False,
@@ -602,7 +602,7 @@ def read_topic(spark: SparkSession, settings: Settings, topic: str, offsets: dic
     """A batch read of exactly `offsets` of `topic` (Kafka columns: value, topic, partition, offset, timestamp)."""
     import json
 
-    from .kafka_clients import spark_kafka_options
+    from ..infra.kafka_clients import spark_kafka_options
 
     starting = {topic: {str(p): first for p, (first, _) in offsets.items()}}
     ending = {topic: {str(p): after for p, (_, after) in offsets.items()}}

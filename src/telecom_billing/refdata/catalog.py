@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from .contracts.limits import MAX_UNITS
-from .contracts.records import SERVICES
-from .errors import TelecomError
+from ..contracts.limits import MAX_UNITS
+from ..contracts.records import SERVICES
+from ..errors import TelecomError
 
 CATALOG_FILE = "catalog.yaml"
 DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

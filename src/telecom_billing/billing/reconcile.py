@@ -19,10 +19,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .billing import DUPLICATE, INVALID, NO_SUBSCRIBER, OK, UNREADABLE, Period
-from .catalog import Catalog
-from .contracts.limits import UNEXPLAINED_SAMPLE
-from .contracts.records import RATED, REJECTED
+from ..contracts.limits import UNEXPLAINED_SAMPLE
+from ..contracts.records import RATED, REJECTED
+from ..refdata.catalog import Catalog
+from .charges import DUPLICATE, INVALID, NO_SUBSCRIBER, OK, UNREADABLE, Period
 from .invoices import Billed, money
 
 if TYPE_CHECKING:

@@ -1,0 +1,1 @@
+"""Reference data: the tariff catalog and the subscriber base, loaded and validated."""
