@@ -104,7 +104,7 @@ def start_stream(spark: SparkSession, settings: Settings, catalog: Catalog, subs
               .queryName(options.query_name))
     if options.trigger == "once":
         writer = writer.trigger(availableNow=True)
-    elif options.trigger.startswith("realtime:"):
+    elif options.real_time:
         # Real-time mode runs in Update mode only (every output row here is new: same result).
         writer = writer.outputMode("update").trigger(realTime=options.trigger.split(":", 1)[1])  # type: ignore[call-overload]
     else:

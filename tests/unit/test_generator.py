@@ -35,7 +35,7 @@ from telecom_billing.generator import (
     subscriber_key,
 )
 from telecom_billing.infra.settings import load_settings
-from telecom_billing.refdata.catalog import Catalog, load_catalog
+from telecom_billing.refdata.catalog import Catalog
 from telecom_billing.refdata.subscribers import Subscriber, load_subscribers, write_subscribers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,16 +43,6 @@ CASABLANCA = ZoneInfo("Africa/Casablanca")
 # Processing time for the reference mediation: after every simulated event of the reference month.
 NOW = datetime(2026, 11, 27, 12, 0)
 LEGACY_IDS = ("caller_id", "sender_id", "user_id")
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(load_settings().catalog_dir)
-
-
-@pytest.fixture(scope="module")
-def subscribers() -> list[Subscriber]:
-    return load_subscribers(load_settings().subscribers_file)
 
 
 def shipped(catalog: Catalog) -> Traffic:

@@ -13,21 +13,11 @@ from telecom_billing.contracts.reasons import Reason
 from telecom_billing.generator import DEFECTS, CdrGenerator, GeneratorOptions, load_traffic
 from telecom_billing.generator.defects import DUPLICATE, NOTHING_TO_COPY, Spoil, defect, draw_defect
 from telecom_billing.infra.settings import load_settings
-from telecom_billing.refdata.catalog import Catalog, load_catalog
-from telecom_billing.refdata.subscribers import Subscriber, load_subscribers
+from telecom_billing.refdata.catalog import Catalog
+from telecom_billing.refdata.subscribers import Subscriber
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 27, 12, 0)  # after every simulated event of the reference month
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(load_settings().catalog_dir)
-
-
-@pytest.fixture(scope="module")
-def subscribers() -> list[Subscriber]:
-    return load_subscribers(load_settings().subscribers_file)
 
 
 def test_the_registry_is_the_documented_table_in_its_order() -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from ..errors import TelecomError
-from ..refdata.catalog import ANY, Catalog
+from ..refdata.catalog import ANY, Catalog, yaml_problem
 
 TRAFFIC_FILE = "traffic.yaml"
 
@@ -107,9 +107,7 @@ def load_traffic(catalog_path: str | Path, catalog: Catalog) -> Traffic:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise TrafficError(f"{path}: {where}{getattr(exc, 'problem', None) or 'not valid YAML'}") from None
+        raise TrafficError(f"{path}: {yaml_problem(exc)}") from None
     return _Resolver(str(path), catalog).traffic({} if document is None else document)
 
 

@@ -35,7 +35,6 @@ def spark_conf(settings: Settings, app_name: str, ui_port: int = 0) -> dict[str,
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.default.parallelism": str(settings.shuffle_partitions),
         "spark.ui.enabled": "true" if ui_port else "false",
-        "spark.ui.port": str(ui_port or 4040),
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": settings.driver_memory,
         "spark.sql.streaming.stateStore.providerClass":
@@ -51,6 +50,8 @@ def spark_conf(settings: Settings, app_name: str, ui_port: int = 0) -> dict[str,
         "spark.sql.codegen.hugeMethodLimit": "8000",
         "spark.driver.extraJavaOptions": java_options,
     }
+    if ui_port:
+        conf["spark.ui.port"] = str(ui_port)
     return conf
 
 

@@ -131,11 +131,15 @@ def load_catalog(path_or_dir: str | Path) -> Catalog:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise CatalogError(f"{path}: {where}{problem}") from None
+        raise CatalogError(f"{path}: {yaml_problem(exc)}") from None
     return _Parser(str(path)).catalog(document)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML parse error in one line: `line N: problem` (the line when PyYAML knows it)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    return where + (getattr(exc, "problem", None) or "not valid YAML")
 
 
 class _Parser:
