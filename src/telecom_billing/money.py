@@ -40,6 +40,13 @@ def micros(value: Decimal) -> int:
     return int(scaled)
 
 
+def micros_column(value: Column) -> Column:
+    """`micros` in Spark: a decimal column of at most `MONEY_SCALE` places as a bigint of micro-units."""
+    from pyspark.sql import functions as F
+
+    return (value * F.lit(MICROS)).cast("bigint")
+
+
 def charge(fee: Decimal, units: int, price: Decimal, per: int, decimals: int) -> Decimal:
     """`fee + units * price / per` rounded half-up to `decimals`, in Python (the same value as Spark's)."""
     with localcontext() as ctx:
@@ -156,3 +163,10 @@ def units_decimal(units: Column, decimals: int, precision: int = 38) -> Column:
 
     step = F.lit(f"{Decimal(1).scaleb(-decimals):f}").cast(f"decimal({decimals + 1},{decimals})")
     return (units.cast("decimal(38,0)") * step).cast(f"decimal({precision},{decimals})")
+
+
+def round_half_up(amount: Column, places: int) -> Column:
+    """A decimal column rounded half-up to `places` (Spark's `round` of a decimal is HALF_UP, exact)."""
+    from pyspark.sql import functions as F
+
+    return F.round(amount, places)

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-from datetime import UTC, datetime
 from types import ModuleType
-from zoneinfo import ZoneInfo
 
 import pytest
 from compose_stack import REPO
-
-from telecom_billing.infra.settings import load_settings
-from telecom_billing.refdata.catalog import load_catalog
 
 
 def load_script(relative: str) -> ModuleType:
@@ -55,28 +50,16 @@ def test_billing_with_arguments_runs_once(billing: ModuleType, monkeypatch: pyte
     assert recorder.calls == [["bill", "--period", "2026-11"]]
 
 
-def test_current_period_is_the_month_in_the_catalog_time_zone(billing: ModuleType) -> None:
-    zone = ZoneInfo(load_catalog(load_settings().catalog_dir).timezone)
-    last_minutes_utc = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
-    assert billing.current_period(last_minutes_utc) == "2026-11"
-    # Casablanca is UTC+1 outside Ramadan: these minutes already belong to December there.
-    assert billing.current_period(last_minutes_utc.astimezone(zone)) == "2026-12"
-
-
 def test_schedule_retries_failures_and_stops_on_a_usage_error(billing: ModuleType,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     recorder = Recorder(1, 0, 2)
     sleeps: list[float] = []
     monkeypatch.setattr(billing.cli, "main", recorder)
     monkeypatch.setattr(billing.time, "sleep", sleeps.append)
-    monkeypatch.setenv("BILLING_INTERVAL_SECONDS", "300")
-    zone = ZoneInfo(load_catalog(load_settings().catalog_dir).timezone)
-    before = billing.current_period(datetime.now(zone))
+    monkeypatch.setenv("BILLING_INTERVAL_SECONDS", "600")
     assert billing.main([]) == 2
-    after = billing.current_period(datetime.now(zone))
-    assert [[call[0], call[1], call[3:]] for call in recorder.calls] == [["bill", "--period", ["--force"]]] * 3
-    assert {call[2] for call in recorder.calls} <= {before, after}
-    assert sleeps == [300.0, 300.0]
+    assert recorder.calls == [["bill", "--due", "--wait", "300.0"]] * 3  # a final waits at most 300 s
+    assert sleeps == [600.0, 600.0]
 
 
 def test_schedule_needs_an_interval(billing: ModuleType, monkeypatch: pytest.MonkeyPatch,

@@ -66,7 +66,7 @@ def spark_billing(spark: Any, cdrs: list[dict[str, Any]], catalog: Catalog, subs
     lines = spark.createDataFrame([(json.dumps(c),) for c in cdrs], "value string")
     frames = billing.bill(billing.parse_rated(lines), catalog, subscribers, Period.parse(period))
     try:
-        billed = invoices.collect(frames, catalog, subscribers, Period.parse(period))
+        billed = invoices.collect(frames, catalog, subscribers, Period.parse(period), "final")
     finally:
         frames.close()
     ok = billed.status.get(OK, {})

@@ -34,8 +34,8 @@ from typing import Any
 import pytest
 
 from telecom_billing import cli
-from telecom_billing.billing.charges import topic_offsets
 from telecom_billing.infra.broker import EmbeddedBroker, free_port
+from telecom_billing.infra.kafka_batch import topic_offsets
 from telecom_billing.infra.settings import Settings, load_settings
 from telecom_billing.infra.topics import ensure_topics
 from telecom_billing.producer import ProduceStats, produce

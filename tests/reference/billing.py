@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 from telecom_billing.refdata.catalog import Catalog
 from telecom_billing.refdata.subscribers import Subscriber
 
+from .rating import active_on
+
 
 @dataclass
 class Billing:
@@ -78,7 +80,7 @@ def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscriber
     usage: dict[int, list[Mapping[str, Any]]] = {}
     for cdr in unique:
         local_day = _event_time(cdr["event_time"]).astimezone(zone).date()
-        owner = next((i for i, s in enumerate(people) if s.msisdn == cdr["msisdn"] and s.is_active_on(local_day)),
+        owner = next((i for i, s in enumerate(people) if s.msisdn == cdr["msisdn"] and active_on(s, local_day)),
                      None)
         if owner is None:
             result.unbilled.append((cdr["cdr_id"], "no subscriber active on the event's local date"))

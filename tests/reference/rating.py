@@ -91,6 +91,12 @@ def split_records(data: bytes) -> list[bytes]:
     return [line[:-1] if line.endswith(b"\r") else line for line in lines]
 
 
+def active_on(subscriber: Subscriber, day: date) -> bool:
+    """Active on local date `day`: activation <= day < termination (none: still active; RULES.md section 10)."""
+    return subscriber.activation_date <= day and (subscriber.termination_date is None
+                                                  or day < subscriber.termination_date)
+
+
 def mediate_and_rate(
     lines: Iterable[bytes | tuple[bytes, datetime]],
     catalog: Catalog,
@@ -638,9 +644,7 @@ class _Rater:
 
     def _subscriber(self, msisdn: str, local_date: date) -> Subscriber:
         for subscriber in self.subscribers.get(msisdn, ()):
-            if subscriber.activation_date <= local_date and (
-                subscriber.termination_date is None or local_date < subscriber.termination_date
-            ):
+            if active_on(subscriber, local_date):
                 return subscriber
         raise _Reject(Reason.UNKNOWN_SUBSCRIBER, f"no subscriber {msisdn} active on {local_date.isoformat()}")
 

@@ -344,15 +344,6 @@ def test_subscribers_round_trip(tmp_path: Path) -> None:
     assert load_subscribers(path) == subscribers
 
 
-def test_is_active_on_is_activation_inclusive_termination_exclusive() -> None:
-    s = Subscriber("212612345678", "n", "a", "PAYG", date(2026, 11, 10), date(2026, 12, 1))
-    assert not s.is_active_on(date(2026, 11, 9))
-    assert s.is_active_on(date(2026, 11, 10))
-    assert s.is_active_on(date(2026, 11, 30))
-    assert not s.is_active_on(date(2026, 12, 1))
-    assert Subscriber("212612345678", "n", "a", "PAYG", date(2026, 11, 10)).is_active_on(date(2099, 1, 1))
-
-
 SUBSCRIBER_ERRORS = [
     ("212612345678,n,a,PAYG,2026-13-01,\n", "line 2: activation_date must be a date YYYY-MM-DD"),
     ("212612345678,n,a,PAYG,01/11/2026,\n", "line 2: activation_date"),

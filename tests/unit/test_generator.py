@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fixtures import LEGACY_SAMPLE
-from reference.rating import mediate_and_rate
+from reference.rating import active_on, mediate_and_rate
 from telecom_billing.cli import main
 from telecom_billing.generator import (
     DEFAULT_SEED,
@@ -206,7 +206,7 @@ def test_activity_is_heavy_tailed_and_only_from_active_subscribers(
     by_msisdn = {s.msisdn: s for s in subscribers}
     for r in clean:
         day = datetime.fromisoformat(r["event_time"]).astimezone(CASABLANCA).date()
-        assert by_msisdn[r["msisdn"]].is_active_on(day)
+        assert active_on(by_msisdn[r["msisdn"]], day)
 
 
 # --------------------------------------------------------------------------- defects and labels

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fixtures import LEGACY_SAMPLE
-from reference.rating import Result, mediate_and_rate, split_records
+from reference.rating import Result, active_on, mediate_and_rate, split_records
 from telecom_billing.contracts.reasons import PRECEDENCE, Reason
 from telecom_billing.refdata.catalog import Catalog, load_catalog
 from telecom_billing.refdata.subscribers import Subscriber
@@ -377,6 +377,15 @@ def test_unknown_subscriber_before_activation_after_termination_and_unknown_numb
         "UNKNOWN_SUBSCRIBER",
         "no subscriber 212699999999 active on 2026-11-02",
     )
+
+
+def test_active_on_is_activation_inclusive_termination_exclusive() -> None:
+    s = Subscriber("212612345678", "n", "a", "PAYG", date(2026, 11, 10), date(2026, 12, 1))
+    assert not active_on(s, date(2026, 11, 9))
+    assert active_on(s, date(2026, 11, 10))
+    assert active_on(s, date(2026, 11, 30))
+    assert not active_on(s, date(2026, 12, 1))
+    assert active_on(Subscriber("212612345678", "n", "a", "PAYG", date(2026, 11, 10)), date(2099, 1, 1))
 
 
 # -- zones and rates ------------------------------------------------------------------------------

@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING
 from .. import money
 from ..contracts.limits import MAX_UNITS, MONEY_SCALE
 from ..contracts.records import DUPLICATE
-from ..errors import ServiceUnavailable, TelecomError, UsageError
-from ..infra.settings import Settings
+from ..errors import TelecomError, UsageError
 from ..refdata.catalog import Catalog, Plan
-from ..refdata.subscribers import Subscriber
+from ..refdata.subscribers import Subscriber, active_on
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
+
+    from .live import LateRule
 
 # A CDR's amount and an invoice's amounts stay below 10**14 units of the currency.
 AMOUNT_DIGITS = 14
@@ -109,8 +110,9 @@ class Period:
 # -- rated input -------------------------------------------------------------------------------------
 
 
-def parse_rated(lines: DataFrame, column: str = "value") -> DataFrame:
-    """One rated CDR JSON document per row of `column` -> the typed fields billing reads.
+def parse_rated(lines: DataFrame, column: str = "value", keep: Sequence[str] = ()) -> DataFrame:
+    """One rated CDR JSON document per row of `column` -> the typed fields billing reads (and the
+    columns of `lines` named in `keep`, e.g. the Kafka `partition` and `offset`).
 
     Blank rows are not records. A row that is not JSON keeps null fields and is reported, never
     dropped.
@@ -121,16 +123,26 @@ def parse_rated(lines: DataFrame, column: str = "value") -> DataFrame:
     # An optimizer fence (a nondeterministic, always-true condition): without it Spark pushes the
     # period filter below this projection and parses every line once more for that filter.
     parsed = F.when(F.spark_partition_id() >= 0, F.from_json(text, RATED_SCHEMA))
-    return lines.where(F.trim(text) != "").select(parsed.alias("r")).select("r.*")
+    return lines.where(F.trim(text) != "").select(parsed.alias("r"), *keep).select("r.*", *keep)
 
 
 def typed_rated(rated: DataFrame, catalog: Catalog, period: Period) -> DataFrame:
-    """Typed columns, the local time of the event, and a `status` (`ok` / `unreadable` / `invalid`)
-    for the records of `period` plus the unreadable ones (which belong to no period)."""
+    """The records of `period` plus the unreadable ones (which belong to no period), typed."""
     from pyspark.sql import functions as F
 
+    in_period = F.col("local_date").between(F.lit(period.first_day), F.lit(period.last_day))
+    return type_rated(rated, catalog).where(F.col("event_ts").isNull() | in_period)
+
+
+def type_rated(rated: DataFrame, catalog: Catalog) -> DataFrame:
+    """Typed columns, the local time of the event, and a `status` (`ok` / `unreadable` / `invalid`);
+    a Kafka `partition` and `offset` are kept when present."""
+    from pyspark.sql import functions as F
+
+    from ..mediation.timestamps import local_time
+
     event_ts = F.to_timestamp("event_time")
-    local = F.from_utc_timestamp(event_ts, catalog.timezone)
+    local = local_time(event_ts, catalog.timezone)
     typed = rated.select(
         F.col("cdr_id"),
         F.col("record_type").alias("service"),
@@ -148,6 +160,7 @@ def typed_rated(rated: DataFrame, catalog: Catalog, period: Period) -> DataFrame
         F.col("rated_at"),
         F.to_date(local).alias("local_date"),
         F.hour(local).alias("local_hour"),
+        *[c for c in ("partition", "offset") if c in rated.columns],
     )
     problem = F.when(F.col("event_ts").isNull(), F.lit("event_time: absent or not a timestamp"))
     for name, condition in (
@@ -163,10 +176,8 @@ def typed_rated(rated: DataFrame, catalog: Catalog, period: Period) -> DataFrame
         ("charge", F.col("_has_charge") & F.col("charge").isNull()),
     ):
         problem = problem.when(condition, F.lit(f"{name}: absent or out of range for catalog {catalog.version}"))
-    in_period = F.col("local_date").between(F.lit(period.first_day), F.lit(period.last_day))
     return (
         typed.withColumn("problem", problem).drop("_has_charge")
-        .where(F.col("event_ts").isNull() | in_period)
         .withColumn("status", F.when(F.col("event_ts").isNull(), F.lit(UNREADABLE))
                     .when(F.col("problem").isNotNull(), F.lit(INVALID)).otherwise(F.lit(OK)))
     )
@@ -202,41 +213,37 @@ def deduplicate(cdrs: DataFrame) -> DataFrame:
 
 def subscriber_frame(spark: SparkSession, subscribers: Sequence[Subscriber], catalog: Catalog,
                      period: Period) -> DataFrame:
-    """The subscribers with at least one active day in the period, with their recurring fee.
+    """Every subscriber with its active days in the period and recurring fee (those with no active
+    day get an invoice only for late usage).
 
     `sub_id` is the subscriber's position in `subscribers`; the invoice number is a hash of the
     msisdn and activation date, so it never changes when other subscribers are added.
     """
     from pyspark.sql import functions as F
 
-    missing = sorted({s.plan_id for s in subscribers if _active_days(s, period) and s.plan_id not in catalog.plans})
+    everyone = [(i, s, _active_days(s, period)) for i, s in enumerate(subscribers)]
+    missing = sorted({s.plan_id for _, s, days in everyone if days and s.plan_id not in catalog.plans})
     if missing:
         raise TelecomError(f"subscribers active in {period.label} have plans missing from catalog "
                            f"{catalog.version}: {', '.join(missing)}")
-    rows = [(i, s.msisdn, s.name, s.address, s.plan_id, s.activation_date, s.termination_date)
-            for i, s in enumerate(subscribers)]
+    rows = [(i, s.msisdn, s.name, s.address, s.plan_id, s.activation_date, s.termination_date, days)
+            for i, s, days in everyone]
     base = spark.createDataFrame(rows, "sub_id int, msisdn string, name string, address string, plan_id string, "
-                                       "activation_date date, termination_date date")
-    first, after = F.lit(period.first_day), F.lit(period.next_first_day)
-    active_end = F.least(F.coalesce(F.col("termination_date"), after), after)
-    active_days = F.greatest(F.datediff(active_end, F.greatest(F.col("activation_date"), first)), F.lit(0))
+                                       "activation_date date, termination_date date, active_days int")
     fees = F.create_map(*[part for plan in catalog.plans.values() for part in (
         F.lit(plan.id), F.lit(money.micros(plan.monthly_fee)))])
     subscriber_key = F.concat_ws("|", F.col("msisdn"), F.date_format("activation_date", "yyyy-MM-dd"))
     prorated = money.Terms(F.lit(0), F.col("active_days"), F.element_at(fees, F.col("plan_id")), F.lit(period.days))
     recurring = money.units_decimal(money.charge_units(prorated, 2), 2, AMOUNT_DIGITS + 6)
-    return (
-        base.withColumn("active_days", active_days)
-        .where(F.col("active_days") > 0)
-        .withColumns({
-            "invoice_number": F.concat(F.lit(f"INV-{period.compact}-"),
-                                       F.upper(F.substring(F.sha2(subscriber_key, 256), 1, 10))),
-            "recurring": recurring,
-        })
-    )
+    return base.withColumns({
+        "invoice_number": F.concat(F.lit(f"INV-{period.compact}-"),
+                                   F.upper(F.substring(F.sha2(subscriber_key, 256), 1, 10))),
+        "recurring": recurring,
+    })
 
 
 def _active_days(subscriber: Subscriber, period: Period) -> int:
+    """The days of `period` on which `subscriber` is active (activation <= day < termination)."""
     start = max(subscriber.activation_date, period.first_day)
     end = min(subscriber.termination_date or period.next_first_day, period.next_first_day)
     return max((end - start).days, 0)
@@ -247,21 +254,18 @@ def attach_subscribers(cdrs: DataFrame, subscribers: DataFrame) -> DataFrame:
     none is status `no_subscriber`."""
     from pyspark.sql import functions as F
 
+    from ..mediation.enrich import unknown_subscriber_detail
+
     subs = subscribers.select(
         F.col("sub_id"), F.col("msisdn").alias("_msisdn"), F.col("plan_id"),
         F.col("activation_date").alias("_from"), F.col("termination_date").alias("_until"))
-    condition = (
-        (F.col("msisdn") == F.col("_msisdn")) & (F.col("status") == OK)
-        & (F.col("_from") <= F.col("local_date"))
-        & (F.col("_until").isNull() | (F.col("local_date") < F.col("_until")))
-    )
+    condition = ((F.col("msisdn") == F.col("_msisdn")) & (F.col("status") == OK)
+                 & active_on(F.col("local_date"), F.col("_from"), F.col("_until")))
     joined = cdrs.join(F.broadcast(subs), condition, "left")
     return (
         joined.withColumn("status", F.when((F.col("status") == OK) & F.col("sub_id").isNull(),
                                            F.lit(NO_SUBSCRIBER)).otherwise(F.col("status")))
-        .withColumn("problem", F.when(F.col("status") == NO_SUBSCRIBER,
-                                      F.concat(F.lit("no subscriber "), F.col("msisdn"), F.lit(" active on "),
-                                               F.col("local_date").cast("string")))
+        .withColumn("problem", F.when(F.col("status") == NO_SUBSCRIBER, unknown_subscriber_detail())
                     .otherwise(F.col("problem")))
         .drop("_msisdn", "_from", "_until")
     )
@@ -410,10 +414,9 @@ def _amount(units: Column, decimals: int) -> Column:
     """`connect_fee + units * price / per` of the CDR, as `amount_type`."""
     from pyspark.sql import functions as F
 
-    def micros(column: str) -> Column:
-        return (F.col(column) * F.lit(money.MICROS)).cast("bigint")  # exact: PRICE_TYPE has 6 places
-
-    terms = money.Terms(micros("connect_fee"), units, micros("price"), F.col("per"))
+    # Exact: PRICE_TYPE has MONEY_SCALE places.
+    terms = money.Terms(money.micros_column(F.col("connect_fee")), units, money.micros_column(F.col("price")),
+                        F.col("per"))
     return money.units_decimal(money.charge_units(terms, decimals), decimals, AMOUNT_DIGITS + decimals)
 
 
@@ -458,7 +461,7 @@ def usage_lines(summary: DataFrame) -> DataFrame:
         .agg(F.sum("quantity").alias("quantity"), F.sum("billable_units").alias("billable_units"),
              F.sum("included_units").alias("included_units"), F.sum("cdrs").alias("cdr_count"),
              F.sum("billed_amount").alias("billed_amount"))
-        .withColumn("amount", F.round("billed_amount", 2).cast(money_type()))
+        .withColumn("amount", money.round_half_up(F.col("billed_amount"), 2).cast(money_type()))
     )
 
 
@@ -485,9 +488,11 @@ def status_totals(summary: DataFrame) -> DataFrame:
         F.sum("cdrs").alias("cdrs"), F.sum("billed_amount").alias("billed_amount"), F.sum("charge").alias("charge"))
 
 
-def build_invoices(subscribers: DataFrame, lines: DataFrame, allowances: DataFrame, catalog: Catalog) -> DataFrame:
+def build_invoices(subscribers: DataFrame, lines: DataFrame, allowances: DataFrame, late: DataFrame | None,
+                   catalog: Catalog) -> DataFrame:
     """One row per invoice: subscriber fields, the recurring fee, usage lines sorted by (service, zone),
-    allowance use by name, subtotal, tax and total."""
+    late usage lines (DESIGN.md 7a) sorted by (origin period, service, zone), allowance use by name,
+    subtotal, tax and total. A subscriber with no active day gets an invoice only for late usage."""
     from pyspark.sql import functions as F
 
     line = F.struct("service", "zone", "quantity", "billable_units", "included_units", "amount", "cdr_count")
@@ -497,10 +502,22 @@ def build_invoices(subscribers: DataFrame, lines: DataFrame, allowances: DataFra
                                             .alias("allowance_used"))
     tax = money.Terms(F.lit(0), (F.col("subtotal") * 100).cast("bigint"), F.lit(money.micros(catalog.tax_rate)),
                       F.lit(100))  # subtotal_cents * tax_rate / 100
+    invoices = subscribers.join(per_sub, "sub_id", "left").join(used, "sub_id", "left")
+    if late is None:
+        late_type = (f"array<struct<origin_period: string, service: string, zone: string, quantity: bigint, "
+                     f"billable_units: bigint, amount: {money_type()}, cdr_count: bigint>>")
+        invoices = invoices.withColumns({"late_lines": F.lit(None).cast(late_type),
+                                         "late_usage": F.lit(None).cast(money_type())})
+    else:
+        late_line = F.struct("origin_period", "service", "zone", "quantity", "billable_units", "amount", "cdr_count")
+        per_sub_late = late.groupBy("sub_id").agg(F.sort_array(F.collect_list(late_line)).alias("late_lines"),
+                                                  F.sum("amount").alias("late_usage"))
+        invoices = invoices.join(per_sub_late, "sub_id", "left")
     return (
-        subscribers.join(per_sub, "sub_id", "left").join(used, "sub_id", "left")
+        invoices.where((F.col("active_days") > 0) | F.col("late_usage").isNotNull())
         .withColumn("usage", F.coalesce(F.col("usage"), F.lit(0)).cast(money_type()))
-        .withColumn("subtotal", (F.col("recurring") + F.col("usage")).cast(money_type()))
+        .withColumn("late_usage", F.coalesce(F.col("late_usage"), F.lit(0)).cast(money_type()))
+        .withColumn("subtotal", (F.col("recurring") + F.col("usage") + F.col("late_usage")).cast(money_type()))
         .withColumn("tax", money.units_decimal(money.charge_units(tax, 2), 2, AMOUNT_DIGITS + 6))
         .withColumn("total", (F.col("subtotal") + F.col("tax")).cast(money_type()))
     )
@@ -518,24 +535,45 @@ class BillingFrames:
     hourly: DataFrame
     totals: DataFrame
     details: DataFrame  # every record of the run with its status (but `duplicate`): to list the unexplained
+    billed_cdrs: DataFrame  # `cdr_id`, `origin_period`, `type` of every CDR billed (usage and late usage)
+    late_summary: DataFrame | None = None  # late CDRs per status, subscriber, origin period, service, zone
 
     def close(self) -> None:
         self.summary.unpersist()
+        if self.late_summary is not None:
+            self.late_summary.unpersist()
 
 
-def bill(rated: DataFrame, catalog: Catalog, subscribers: Sequence[Subscriber], period: Period) -> BillingFrames:
-    """Rated CDRs (the columns of `RATED_FIELDS`) -> the frames of the period's invoices."""
+def bill(rated: DataFrame, catalog: Catalog, subscribers: Sequence[Subscriber], period: Period,
+         late: LateRule | None = None) -> BillingFrames:
+    """Rated CDRs (the columns of `RATED_FIELDS`) -> the frames of the period's invoices; with a
+    `late` rule (a final run from the topic), the late CDRs of earlier final periods too."""
+    from pyspark.sql import functions as F
+
+    from .live import late_cdrs, late_lines, late_status
+
     spark = rated.sparkSession
     subs = subscriber_frame(spark, subscribers, catalog, period)
+    typed = type_rated(rated, catalog)
     cdrs = allowance_candidates(attach_subscribers(typed_rated(rated, catalog, period), subs), catalog)
     # Only what the subscriber window needs crosses its shuffle: every status but `duplicate` is
     # known before it, so the unexplained records are listed from `cdrs`.
     lean = cdrs.drop("local_date", "event_time", "msisdn", "problem")
     billed = apply_allowances(deduplicate(lean), catalog)
     summary = summarize(billed).cache()
-    invoices = build_invoices(subs, usage_lines(summary), allowance_use(summary), catalog)
+    billed_cdrs = billed.where(F.col("status") == OK).select(
+        "cdr_id", F.lit(period.label).alias("origin_period"), F.lit("usage").alias("type"))
+    late_summary = lines_late = None
+    if late is not None:
+        late_rows = late_cdrs(typed, subs, late, period, catalog)
+        late_summary = late_status(late_rows).cache()
+        lines_late = late_lines(late_summary)
+        billed_cdrs = billed_cdrs.unionByName(late_rows.where(F.col("status") == OK).select(
+            "cdr_id", "origin_period", F.lit("late_usage").alias("type")))
+    invoices = build_invoices(subs, usage_lines(summary), allowance_use(summary), lines_late, catalog)
     return BillingFrames(summary=summary, invoices=invoices, hourly=hourly_usage(summary),
-                         totals=status_totals(summary), details=cdrs)
+                         totals=status_totals(summary), details=cdrs, billed_cdrs=billed_cdrs,
+                         late_summary=late_summary)
 
 
 # -- sources -------------------------------------------------------------------------------------------
@@ -568,44 +606,3 @@ def read_rated_files(spark: SparkSession, files: Sequence[Path]) -> DataFrame:
         return frame.select(*[(F.col(n) if n in frame.columns else F.lit(None)).cast(kind).alias(n)
                               for n, kind in RATED_FIELDS])
     return parse_rated(spark.read.text([str(f) for f in files]))
-
-
-def topic_offsets(settings: Settings, topic: str, timeout_s: float = 20.0) -> dict[int, tuple[int, int]]:
-    """The first and next offsets of every partition of `topic`, now: the range a batch reads."""
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
-
-    from ..infra.kafka_clients import python_client_kwargs
-
-    try:
-        consumer = KafkaConsumer(**python_client_kwargs(settings), enable_auto_commit=False,
-                                 request_timeout_ms=int(timeout_s * 1000))
-    except (KafkaError, OSError) as exc:
-        raise ServiceUnavailable(f"no Kafka broker answers at {settings.bootstrap_servers} "
-                                 f"({type(exc).__name__}); start one with `telecom broker start`") from None
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise TelecomError(f"topic {topic} does not exist at {settings.bootstrap_servers}")
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        first = consumer.beginning_offsets(assigned)
-        after = consumer.end_offsets(assigned)
-        return {tp.partition: (first[tp], after[tp]) for tp in assigned}
-    except KafkaError as exc:
-        raise ServiceUnavailable(f"cannot read offsets of {topic} at {settings.bootstrap_servers}: "
-                                 f"{type(exc).__name__}") from None
-    finally:
-        consumer.close()
-
-
-def read_topic(spark: SparkSession, settings: Settings, topic: str, offsets: dict[int, tuple[int, int]]) -> DataFrame:
-    """A batch read of exactly `offsets` of `topic` (Kafka columns: value, topic, partition, offset, timestamp)."""
-    import json
-
-    from ..infra.kafka_clients import spark_kafka_options
-
-    starting = {topic: {str(p): first for p, (first, _) in offsets.items()}}
-    ending = {topic: {str(p): after for p, (_, after) in offsets.items()}}
-    return (spark.read.format("kafka").options(**spark_kafka_options(settings))
-            .option("subscribe", topic).option("startingOffsets", json.dumps(starting))
-            .option("endingOffsets", json.dumps(ending)).load())

@@ -2,8 +2,8 @@
 
 Everything is written into a hidden sibling folder and renamed into place at the end, so a reader
 sees either no period, or a whole one. File names come from invoice numbers (checked against
-`INVOICE_NUMBER`), never from record content. The same input gives the same bytes: no timestamps,
-no absolute temporary paths, sorted everything.
+`INVOICE_NUMBER` by `report.invoice_file`), never from record content. The same input gives the
+same bytes: no timestamps, no absolute temporary paths, sorted everything.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..contracts.limits import UNEXPLAINED_SAMPLE
 from ..errors import TelecomError
+from ..infra.parquet_footer import canonicalize_parquet_footer
 from ..refdata.catalog import Catalog
 from ..refdata.subscribers import Subscriber
-from .charges import DUPLICATE, INVOICE_NUMBER, NO_SUBSCRIBER, OK, BillingFrames, Period, money_type
+from .charges import DUPLICATE, NO_SUBSCRIBER, OK, BillingFrames, Period, money_type
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -36,13 +37,15 @@ LINES_FILE = "lines.parquet"
 MANIFEST_FILE = "manifest.json"
 RECONCILIATION_FILE = "reconciliation.json"
 SUCCESS_FILE = "_SUCCESS"
+BILLED_CDRS_FILE = "billed_cdrs.parquet"  # final periods only
 HTML_DIR = "html"
 SUMMARY_COLUMNS = ("invoice_number", "msisdn", "name", "plan_id", "period", "active_days", "usage_cdrs",
-                   "recurring", "usage", "subtotal", "tax", "total", "currency")
+                   "recurring", "usage", "late_usage", "subtotal", "tax", "total", "currency", "status")
 LINE_COLUMNS = (("invoice_number", "string"), ("msisdn", "string"), ("period", "string"), ("line_no", "int"),
                 ("type", "string"), ("service", "string"), ("zone", "string"), ("quantity", "bigint"),
                 ("billable_units", "bigint"), ("included_units", "bigint"), ("amount", money_type()),
-                ("cdr_count", "bigint"))
+                ("cdr_count", "bigint"), ("origin_period", "string"))
+BILLED_CDRS_COLUMNS = ("cdr_id", "origin_period", "type")
 
 
 def period_dir(out: Path, period: Period) -> Path:
@@ -67,26 +70,29 @@ class Billed:
     invoices: list[dict[str, Any]]
     hourly: list[dict[str, Any]]
     status: dict[str, dict[str, Any]]
+    invoice_status: str  # draft or final (DESIGN.md 7a)
     unexplained: list[dict[str, Any]] = field(default_factory=list)
+    late_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # late CDRs per status
 
     @property
     def lines(self) -> list[dict[str, Any]]:
         return [line for invoice in self.invoices for line in invoice["lines"]]
 
 
-def collect(frames: BillingFrames, catalog: Catalog, subscribers: Sequence[Subscriber], period: Period) -> Billed:
+def collect(frames: BillingFrames, catalog: Catalog, subscribers: Sequence[Subscriber], period: Period,
+            invoice_status: str) -> Billed:
     """Run the Spark job's actions and turn the rows into invoice dicts (DESIGN.md section 7 fields)."""
     from pyspark.sql import functions as F
 
     status = {row["status"]: row.asDict() for row in frames.totals.collect()}
     # As JSON text: much cheaper to bring to Python than nested rows of Decimals; exact (decimals
     # are read back as Decimal).
-    fields = ("sub_id", "invoice_number", "active_days", "recurring", "lines", "allowance_used", "usage", "subtotal",
-              "tax", "total")
+    fields = ("sub_id", "invoice_number", "active_days", "recurring", "lines", "late_lines", "allowance_used", "usage",
+              "late_usage", "subtotal", "tax", "total")
     texts = (frames.invoices.orderBy("msisdn", "activation_date")
              .select(F.to_json(F.struct(*fields)).alias("json")).collect())
     rows = [json.loads(row["json"], parse_float=Decimal) for row in texts]
-    invoices = [_invoice(row, catalog, subscribers[row["sub_id"]], period) for row in rows]
+    invoices = [_invoice(row, catalog, subscribers[row["sub_id"]], period, invoice_status) for row in rows]
     numbers = [i["invoice_number"] for i in invoices]
     if len(set(numbers)) != len(numbers):
         raise TelecomError("two subscribers got the same invoice number hash; this needs a longer hash")
@@ -102,14 +108,16 @@ def collect(frames: BillingFrames, catalog: Catalog, subscribers: Sequence[Subsc
                   .orderBy("status", "event_time", "cdr_id").limit(UNEXPLAINED_SAMPLE).collect())
         unexplained = [{"kind": "rated", "status": r["status"], "reason": r["problem"], "cdr_id": r["cdr_id"],
                         "msisdn": r["msisdn"], "event_time": r["event_time"]} for r in sample]
+    late_status: dict[str, dict[str, Any]] = {}
+    if frames.late_summary is not None:
+        late_status = {row["status"]: row.asDict() for row in frames.late_summary.groupBy("status").agg(
+            F.sum("cdrs").alias("cdrs"), F.sum("billed_amount").alias("billed_amount")).collect()}
     return Billed(period=period, catalog=catalog, invoices=invoices, hourly=hourly, status=status,
-                  unexplained=unexplained)
+                  unexplained=unexplained, invoice_status=invoice_status, late_status=late_status)
 
 
-def _invoice(row: dict[str, Any], catalog: Catalog, subscriber: Subscriber, period: Period) -> dict[str, Any]:
-    number = row["invoice_number"]
-    if not INVOICE_NUMBER.fullmatch(number):
-        raise TelecomError(f"internal error: bad invoice number {number!r}")
+def _invoice(row: dict[str, Any], catalog: Catalog, subscriber: Subscriber, period: Period,
+             status: str) -> dict[str, Any]:
     plan = catalog.plans[subscriber.plan_id]
     lines: list[dict[str, Any]] = [{
         "type": "recurring", "service": None, "zone": None, "quantity": row["active_days"],
@@ -121,10 +129,15 @@ def _invoice(row: dict[str, Any], catalog: Catalog, subscriber: Subscriber, peri
                       "quantity": line["quantity"], "billable_units": line["billable_units"],
                       "included_units": line["included_units"], "amount": money(line["amount"]),
                       "cdr_count": line["cdr_count"]})
+    for line in row.get("late_lines") or []:
+        lines.append({"type": "late_usage", "origin_period": line["origin_period"], "service": line["service"],
+                      "zone": line["zone"], "quantity": line["quantity"], "billable_units": line["billable_units"],
+                      "included_units": 0, "amount": money(line["amount"]), "cdr_count": line["cdr_count"]})
     used = row.get("allowance_used") or {}
     return {
-        "invoice_number": number,
+        "invoice_number": row["invoice_number"],
         "period": period.label,
+        "status": status,
         "period_start": period.first_day.isoformat(),
         "period_end": period.last_day.isoformat(),
         "msisdn": subscriber.msisdn,
@@ -142,6 +155,7 @@ def _invoice(row: dict[str, Any], catalog: Catalog, subscriber: Subscriber, peri
                         "used": int(used.get(a.name, 0))} for a in plan.allowances],
         "recurring": money(row["recurring"]),
         "usage": money(row["usage"]),
+        "late_usage": money(row["late_usage"]),
         "subtotal": money(row["subtotal"]),
         "tax_rate": str(catalog.tax_rate),
         "tax": money(row["tax"]),
@@ -163,7 +177,8 @@ def summary_text(invoices: Iterable[dict[str, Any]]) -> str:
     for i in invoices:
         usage_cdrs = sum(line["cdr_count"] for line in i["lines"])
         writer.writerow([i["invoice_number"], i["msisdn"], i["name"], i["plan_id"], i["period"], i["active_days"],
-                         usage_cdrs, i["recurring"], i["usage"], i["subtotal"], i["tax"], i["total"], i["currency"]])
+                         usage_cdrs, i["recurring"], i["usage"], i["late_usage"], i["subtotal"], i["tax"], i["total"],
+                         i["currency"], i["status"]])
     return buffer.getvalue()
 
 
@@ -176,18 +191,28 @@ def lines_frame(frames: BillingFrames, period: Period) -> DataFrame:
         *base, F.lit(0).alias("line_no"), F.lit("recurring").alias("type"), F.lit(None).cast("string").alias("service"),
         F.lit(None).cast("string").alias("zone"), F.col("active_days").cast("bigint").alias("quantity"),
         F.col("active_days").cast("bigint").alias("billable_units"), F.lit(0).cast("bigint").alias("included_units"),
-        F.col("recurring").alias("amount"), F.lit(0).cast("bigint").alias("cdr_count"))
+        F.col("recurring").alias("amount"), F.lit(0).cast("bigint").alias("cdr_count"),
+        F.lit(None).cast("string").alias("origin_period"))
     usage = frames.invoices.select(*base, F.posexplode("lines").alias("n", "line")).select(
         "invoice_number", "msisdn", "period", (F.col("n") + 1).alias("line_no"), F.lit("usage").alias("type"),
         *[F.col(f"line.{c}").alias(c) for c in ("service", "zone", "quantity", "billable_units", "included_units",
-                                                 "amount", "cdr_count")])
-    return recurring.unionByName(usage).select(*[F.col(c).cast(t) for c, t in LINE_COLUMNS])
+                                                 "amount", "cdr_count")],
+        F.lit(None).cast("string").alias("origin_period"))
+    usage_count = F.coalesce(F.size("lines"), F.lit(0))
+    late = frames.invoices.select(*base, usage_count.alias("_usage"), F.posexplode("late_lines").alias("n", "line"))
+    late = late.select(
+        "invoice_number", "msisdn", "period", (F.col("_usage") + F.col("n") + 1).alias("line_no"),
+        F.lit("late_usage").alias("type"),
+        *[F.col(f"line.{c}").alias(c) for c in ("service", "zone", "quantity", "billable_units")],
+        F.lit(0).cast("bigint").alias("included_units"), F.col("line.amount").alias("amount"),
+        F.col("line.cdr_count").alias("cdr_count"), F.col("line.origin_period").alias("origin_period"))
+    return recurring.unionByName(usage).unionByName(late).select(*[F.col(c).cast(t) for c, t in LINE_COLUMNS])
 
 
-def write_lines_parquet(lines: DataFrame, target: Path) -> None:
-    """One Parquet file (Spark writes a folder of parts: one part is kept), rows in invoice order."""
+def write_parquet_file(rows: DataFrame, target: Path, order: Sequence[str]) -> None:
+    """One byte-stable Parquet file (Spark writes a folder of parts: one part is kept), rows in `order`."""
     parts = target.parent / f".{target.name}.parts"
-    frame = lines.repartition(1).sortWithinPartitions("invoice_number", "line_no")
+    frame = rows.repartition(1).sortWithinPartitions(*order)
     frame.write.mode("overwrite").option("compression", "snappy").parquet(str(parts))
     files = sorted(parts.glob("part-*.parquet"))
     if len(files) != 1:
@@ -195,108 +220,6 @@ def write_lines_parquet(lines: DataFrame, target: Path) -> None:
     files[0].replace(target)
     shutil.rmtree(parts)
     canonicalize_parquet_footer(target)
-
-
-# Thrift compact protocol types, as used by Parquet's footer (FileMetaData).
-_STOP, _TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(13)
-# FileMetaData.row_groups -> RowGroup.columns -> ColumnChunk.meta_data -> ColumnMetaData fields
-# `encodings` (2) and `encoding_stats` (13): parquet-mr writes them in the order of a HashSet of
-# enums, which changes from one JVM to the next. Sorting them makes the file byte-stable.
-_UNORDERED = {(4, 1, 3, 2), (4, 1, 3, 13)}
-
-
-def canonicalize_parquet_footer(path: Path) -> None:
-    """Sort the footer's unordered lists in place (same elements, same length: offsets stay valid)."""
-    data = bytearray(path.read_bytes())
-    if data[-4:] != b"PAR1":
-        raise TelecomError(f"{path.name}: not a Parquet file")
-    size = int.from_bytes(data[-8:-4], "little")
-    start = len(data) - 8 - size
-    footer = bytearray(data[start:start + size])
-    _CompactWalker(footer).struct(())
-    data[start:start + size] = footer
-    path.write_bytes(bytes(data))
-
-
-class _CompactWalker:
-    """Walks a Thrift compact struct; lists at `_UNORDERED` paths get their elements sorted."""
-
-    def __init__(self, buffer: bytearray) -> None:
-        self.buffer = buffer
-        self.pos = 0
-
-    def byte(self) -> int:
-        value = self.buffer[self.pos]
-        self.pos += 1
-        return value
-
-    def varint(self) -> int:
-        shift = result = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result
-
-    def struct(self, path: tuple[int, ...]) -> None:
-        field = 0
-        while True:
-            header = self.byte()
-            kind = header & 0x0F
-            if kind == _STOP:
-                return
-            delta = header >> 4
-            if delta:
-                field += delta
-            else:
-                raw = self.varint()
-                field = (raw >> 1) ^ -(raw & 1)
-            self.value(kind, (*path, field))
-
-    def value(self, kind: int, path: tuple[int, ...]) -> None:
-        if kind in (_TRUE, _FALSE):
-            return
-        if kind == _BYTE:
-            self.pos += 1
-        elif kind in (_I16, _I32, _I64):
-            self.varint()
-        elif kind == _DOUBLE:
-            self.pos += 8
-        elif kind == _BINARY:
-            length = self.varint()  # not `self.pos += self.varint()`: varint() moves pos first
-            self.pos += length
-        elif kind in (_LIST, _SET):
-            self.sequence(path)
-        elif kind == _MAP:
-            count = self.varint()
-            if count:
-                types = self.byte()
-                for _ in range(count):
-                    self.value(types >> 4, path)
-                    self.value(types & 0x0F, path)
-        elif kind == _STRUCT:
-            self.struct(path)
-        else:
-            raise TelecomError(f"unexpected Thrift type {kind} in a Parquet footer")
-
-    def sequence(self, path: tuple[int, ...]) -> None:
-        header = self.byte()
-        count = header >> 4
-        if count == 15:
-            count = self.varint()
-        kind = header & 0x0F
-        spans = []
-        for _ in range(count):
-            begin = self.pos
-            if kind in (_TRUE, _FALSE):
-                self.pos += 1  # booleans in a list take one byte each
-            else:
-                self.value(kind, path)
-            spans.append(bytes(self.buffer[begin:self.pos]))
-        if path in _UNORDERED and spans:
-            first = self.pos - sum(len(span) for span in spans)
-            self.buffer[first:self.pos] = b"".join(sorted(spans))
 
 
 def sha256_file(path: Path) -> str:
@@ -332,6 +255,7 @@ def manifest(billed: Billed, reconciliation: dict[str, Any], source: dict[str, A
              for key in ("recurring", "usage", "subtotal", "tax", "total")}
     return {
         "period": billed.period.label,
+        "status": billed.invoice_status,
         "catalog_version": billed.catalog.version,
         "currency": billed.catalog.currency,
         "timezone": billed.catalog.timezone,
@@ -351,14 +275,18 @@ def manifest(billed: Billed, reconciliation: dict[str, Any], source: dict[str, A
 # -- atomic publication --------------------------------------------------------------------------------
 
 
-def write_contents(folder: Path, billed: Billed, lines: DataFrame, reconciliation: dict[str, Any],
+def write_contents(folder: Path, billed: Billed, frames: BillingFrames, reconciliation: dict[str, Any],
                    source: dict[str, Any]) -> None:
-    """Every file of the period folder but `_SUCCESS`; the manifest last, with the others' checksums."""
+    """Every file of the period folder but `_SUCCESS`; the manifest last, with the others' checksums.
+    A final period also lists the `cdr_id`s it billed."""
     from . import report
 
     (folder / INVOICES_FILE).write_text(invoices_text(billed.invoices), encoding="utf-8")
     (folder / SUMMARY_FILE).write_text(summary_text(billed.invoices), encoding="utf-8")
-    write_lines_parquet(lines, folder / LINES_FILE)
+    write_parquet_file(lines_frame(frames, billed.period), folder / LINES_FILE, ("invoice_number", "line_no"))
+    if billed.invoice_status == "final":
+        write_parquet_file(frames.billed_cdrs.select(*BILLED_CDRS_COLUMNS), folder / BILLED_CDRS_FILE,
+                           BILLED_CDRS_COLUMNS)
     report.render_invoices(billed.invoices, folder / HTML_DIR)
     write_json(folder / RECONCILIATION_FILE, reconciliation)
     report.render_report(billed.invoices, billed.hourly, reconciliation, folder, HTML_DIR)

@@ -5,8 +5,9 @@ by `telecom reconcile`):
 
 * **raw side** (when raw records are available): each raw record is `rated` (its `cdr_id` is on
   the rated output), `rejected` (its source partition/offset is on the rejected output, with the
-  reason found there) or `duplicate` (a later raw copy of a rated `cdr_id`); anything else is
-  unexplained. Mediation is re-run only to learn each raw record's `cdr_id` and event time
+  reason found there) or `duplicate` (a later raw copy of a rated `cdr_id`); a record with none of
+  these at or beyond the stream's committed offsets is `in_flight` (DESIGN.md 7a: the stream has not
+  reached it yet); anything else is unexplained. Mediation is re-run only to learn each raw record's `cdr_id` and event time
   (legacy ids are derived); the *classification* comes from what the pipeline actually wrote.
 * **billing side**: rated records of the period (with copies), duplicates dropped, CDRs billed, and
   the money trail: rated charges - allowance inclusions = billed amounts (exact, at the rating
@@ -26,9 +27,13 @@ from .charges import DUPLICATE, INVALID, NO_SUBSCRIBER, OK, UNREADABLE, Period
 from .invoices import Billed, money
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
+
+    from .live import FinalPeriod
 
 UNEXPLAINED = "unexplained"
+IN_FLIGHT = "in_flight"
+LATE = "late"
 OUTCOME_COLUMNS = "partition int, offset bigint, outcome string, reason string, cdr_id string, event_time string"
 
 
@@ -54,7 +59,7 @@ def billing_section(billed: Billed) -> dict[str, Any]:
         return int(billed.status.get(status, {}).get(key) or 0)
 
     duplicates = count(DUPLICATE)
-    return {
+    section: dict[str, Any] = {
         "rated": {
             "records": count(OK) + count(INVALID) + count(NO_SUBSCRIBER) + duplicates,
             "duplicates": duplicates,
@@ -80,6 +85,30 @@ def billing_section(billed: Billed) -> dict[str, Any]:
         },
         "invoices": len(billed.invoices),
     }
+    if billed.late_status:
+        section["late_billed"] = late_billed(billed)
+    return section
+
+
+def late_billed(billed: Billed) -> dict[str, Any]:
+    """Late CDRs of earlier final periods this final run found: billed, copies dropped, unexplained."""
+    def count(status: str) -> int:
+        return int(billed.late_status.get(status, {}).get("cdrs") or 0)
+
+    lines = [line for invoice in billed.invoices for line in invoice["lines"] if line["type"] == "late_usage"]
+    by_origin: dict[str, int] = {}
+    for line in lines:
+        by_origin[line["origin_period"]] = by_origin.get(line["origin_period"], 0) + line["cdr_count"]
+    return {
+        "billed": count(OK),
+        "duplicates": count(DUPLICATE),
+        "invalid": count(INVALID),
+        "no_subscriber": count(NO_SUBSCRIBER),
+        "rated_charges": _places(billed.late_status.get(OK, {}).get("billed_amount"), billed.catalog.rounding_decimals),
+        "amount": money(sum((Decimal(line["amount"]) for line in lines), Decimal(0))),
+        "lines": len(lines),
+        "by_origin_period": dict(sorted(by_origin.items())),
+    }
 
 
 def build_report(billed: Billed, raw: dict[str, Any] | None) -> dict[str, Any]:
@@ -87,11 +116,14 @@ def build_report(billed: Billed, raw: dict[str, Any] | None) -> dict[str, Any]:
     billing = billing_section(billed)
     unexplained = list(billed.unexplained)
     unexplained_total = sum(billing["rated"][k] for k in ("invalid", "no_subscriber", "unreadable"))
+    if "late_billed" in billing:
+        unexplained_total += billing["late_billed"]["invalid"] + billing["late_billed"]["no_subscriber"]
     if raw is not None:
         unexplained += raw.pop("unexplained_sample")
         unexplained_total += raw["run"][UNEXPLAINED] + raw["orphans"]
     return {
         "period": billed.period.label,
+        "status": billed.invoice_status,
         "timezone": billed.catalog.timezone,
         "catalog_version": billed.catalog.version,
         "raw": raw,
@@ -116,14 +148,16 @@ def outcomes_from_rating(outcome: DataFrame) -> DataFrame:
                           "cdr_id", "event_time")
 
 
-def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame) -> DataFrame:
+def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame,
+                 committed: dict[int, int] | None = None) -> DataFrame:
     """One row per raw record with its `class` and, for rejections, the reason actually written.
 
     `outcomes`: `OUTCOME_COLUMNS` (mediation re-run on the raw records); `rated`: the rated output
     (`cdr_id`, `event_time`); `rejected`: the rejected output (`partition`, `offset`, `reason`).
     A raw record is rejected when its source is on the rejected output; else rated when its
     `cdr_id` is on the rated output and it is the first raw record with that id; a later one is a
-    duplicate; anything else is unexplained.
+    duplicate; anything else is in flight when at or beyond `committed` (partition -> the stream's
+    next offset; None: files, nothing is in flight), else unexplained.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -141,6 +175,7 @@ def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame) -> 
     klass = (F.when(F.col("written_reason").isNotNull(), F.lit(REJECTED))
              .when(is_rated & (F.col("_n") == 1), F.lit(RATED))
              .when(is_rated, F.lit(DUPLICATE))
+             .when(_beyond(committed), F.lit(IN_FLIGHT))
              .otherwise(F.lit(UNEXPLAINED)))
     return ranked.select(
         "partition", "offset", "cdr_id", klass.alias("class"),
@@ -148,6 +183,18 @@ def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame) -> 
         F.coalesce(F.col("rated_event_time"), F.col("event_time")).alias("event_time"),
         F.col("outcome").alias("mediation_outcome"),
     )
+
+
+def _beyond(committed: dict[int, int] | None) -> Column:
+    """The raw record's offset is one the stream has not committed yet."""
+    from pyspark.sql import functions as F
+
+    if committed is None:
+        return F.lit(False)
+    if not committed:
+        return F.lit(True)
+    reached = F.create_map(*[part for p, o in sorted(committed.items()) for part in (F.lit(p), F.lit(o))])
+    return F.coalesce(F.col("offset") >= F.coalesce(F.element_at(reached, F.col("partition")), F.lit(0)), F.lit(True))
 
 
 def orphans(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame) -> DataFrame:
@@ -171,21 +218,23 @@ def raw_section(classified: DataFrame, lonely: DataFrame, catalog: Catalog, peri
     by reason, and a sample of the unexplained records."""
     from pyspark.sql import functions as F
 
-    local = F.to_date(F.from_utc_timestamp(F.to_timestamp("event_time"), catalog.timezone))
+    from ..mediation.timestamps import local_time
+
+    local = F.to_date(local_time(F.to_timestamp("event_time"), catalog.timezone))
     in_period = F.coalesce(local.between(F.lit(period.first_day), F.lit(period.last_day)), F.lit(False))
     rows = (classified.withColumn("in_period", in_period)
             .groupBy("in_period", "class", "reason").agg(F.count(F.lit(1)).alias("n")).collect())
 
     def counts(selected: list[Any]) -> dict[str, Any]:
         by_class = {k: sum(r["n"] for r in selected if r["class"] == k) for k in (RATED, REJECTED, DUPLICATE,
-                                                                                 UNEXPLAINED)}
+                                                                                 IN_FLIGHT, UNEXPLAINED)}
         reasons: dict[str, int] = {}
         for r in selected:
             if r["class"] == REJECTED:
                 reasons[r["reason"] or "?"] = reasons.get(r["reason"] or "?", 0) + r["n"]
         total = sum(r["n"] for r in selected)
         return {"records": total, **by_class, "rejected_by_reason": dict(sorted(reasons.items())),
-                "balanced": total == by_class[RATED] + by_class[REJECTED] + by_class[DUPLICATE]}
+                "balanced": total == by_class[RATED] + by_class[REJECTED] + by_class[DUPLICATE] + by_class[IN_FLIGHT]}
 
     sample = (classified.where(F.col("class") == UNEXPLAINED)
               .orderBy(F.col("partition").asc_nulls_first(), "offset").limit(UNEXPLAINED_SAMPLE).collect())
@@ -200,4 +249,48 @@ def raw_section(classified: DataFrame, lonely: DataFrame, catalog: Catalog, peri
         "period": counts([r for r in rows if r["in_period"]]),
         "orphans": lonely.count(),
         "unexplained_sample": unexplained,
+    }
+
+
+# -- late CDRs of a final period --------------------------------------------------------------------------
+
+
+def late_section(rated: DataFrame, catalog: Catalog, final: FinalPeriod, finals: list[FinalPeriod]) -> dict[str, Any]:
+    """The rated CDRs of a final period found beyond the offsets its final took in (`rated`: the whole
+    topic with `partition` and `offset`): how many, and which final period billed them (`pending`:
+    none yet; `duplicate`: a copy of a CDR billed before)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from .charges import typed_rated
+    from .live import taken_in
+
+    bounds = taken_in([final])
+    reached = F.create_map(*[part for p, o in sorted(bounds.items()) for part in (F.lit(p), F.lit(o))]) \
+        if bounds else F.create_map().cast("map<int,bigint>")
+    late = (typed_rated(rated, catalog, final.period).where(F.col("event_ts").isNotNull())
+            .where(F.col("offset") >= F.coalesce(F.element_at(reached, F.col("partition")), F.lit(0)))
+            .select("cdr_id", "partition", "offset"))
+    spark = rated.sparkSession
+    billed = [spark.read.parquet(str(f.billed_cdrs)).where(F.col("origin_period") == final.period.label)
+              .select("cdr_id", F.when(F.col("type") == "usage", F.lit(DUPLICATE))
+                      .otherwise(F.lit(f.period.label)).alias("billed_in"))
+              for f in finals if f.billed_cdrs.is_file()]
+    if billed:
+        where = billed[0]
+        for other in billed[1:]:
+            where = where.unionByName(other)
+        late = late.join(where.groupBy("cdr_id").agg(F.min("billed_in").alias("billed_in")), "cdr_id", "left")
+    else:
+        late = late.withColumn("billed_in", F.lit(None).cast("string"))
+    first = Window.partitionBy("cdr_id").orderBy("partition", "offset")
+    late = late.withColumn("billed_in", F.when(F.row_number().over(first) > 1, F.lit(DUPLICATE))
+                           .otherwise(F.col("billed_in")))
+    rows = late.groupBy("billed_in").count().collect()
+    counts = {(r["billed_in"] or "pending"): r["count"] for r in rows}
+    return {
+        "records": sum(counts.values()),
+        "billed_in": {k: v for k, v in sorted(counts.items()) if k not in ("pending", DUPLICATE)},
+        "duplicates": counts.get(DUPLICATE, 0),
+        "pending": counts.get("pending", 0),
     }

@@ -5,35 +5,45 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..infra.settings import Settings, add_common_flags, settings_from_args
+from ..infra.settings import add_common_flags, settings_from_args
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from collections.abc import Callable
 
-    from ..billing.charges import BillingFrames
+    from pyspark.sql import SparkSession
+
     from ..billing.invoices import Billed
-    from ..refdata.catalog import Catalog
-    from ..refdata.subscribers import Subscriber
+    from ..infra.settings import Settings
+    from ..jobs.billing import BillRequest
 
 NAME = "bill"
-HELP = "bill one month: rated CDRs (topic or files) to invoices, report and reconciliation"
+HELP = "bill one month: rated CDRs (topic or files) to invoices, report and reconciliation (draft or final)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--period", required=True, help="the month to bill, YYYY-MM (in the catalog's time zone)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--period", help="the month to bill, YYYY-MM (in the catalog's time zone)")
+    which.add_argument("--due", action="store_true",
+                       help="from the topic: draft every open period (the current one, those in their grace) and "
+                            "finalise every period past its cut-off that is not final yet")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder; the period goes to OUT/period=YYYY-MM (default output/invoices)")
     parser.add_argument("--rated", type=Path, default=None,
-                        help="rated CDRs: a JSONL (or Parquet) file or a folder of them "
-                             "(default: a batch read of the whole cdr.rated topic)")
+                        help="rated CDRs: a JSONL (or Parquet) file or a folder of them; the file is the whole "
+                             "truth, the run is final (default: a batch read of the cdr.rated topic)")
+    parser.add_argument("--as-of", dest="as_of", default=None,
+                        help="the run's clock, ISO-8601 with offset (default now): before the period's cut-off "
+                             "(grace_days after its end) the run is a draft, from it on final")
+    parser.add_argument("--wait", type=float, default=300.0,
+                        help="a final run first waits this many seconds at most for the stream to catch up "
+                             "(default 300)")
     add_input_flags(parser)
-    parser.add_argument("--force", action="store_true", help="replace an existing, different output for the period")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing, different output for the period (even a final one)")
     add_common_flags(parser, spark=True)
 
 
@@ -46,6 +56,9 @@ def add_input_flags(parser: argparse.ArgumentParser, skippable_raw: bool = True)
                         help="raw CDR file for the reconciliation's raw side (with --rated; needs --rejected)")
     parser.add_argument("--rejected", type=Path, default=None,
                         help="rejected records file (or the folder with rejected.jsonl) written by `telecom rate`")
+    parser.add_argument("--checkpoint-dir", dest="checkpoint_dir", type=Path, default=None,
+                        help="the rating stream's checkpoint folder, to know how far it got (env "
+                             "TELECOM_CHECKPOINT_DIR)")
     if skippable_raw:
         parser.add_argument("--no-raw", action="store_true",
                             help="reading the topics: skip the raw side of the reconciliation (cdr.raw, cdr.rejected)")
@@ -53,134 +66,19 @@ def add_input_flags(parser: argparse.ArgumentParser, skippable_raw: bool = True)
         parser.set_defaults(no_raw=False)
 
 
-@dataclass
-class Inputs:
-    """Where the rated (and optionally raw and rejected) records come from, and how to say so."""
-
-    rated: DataFrame
-    source: dict[str, Any]
-    raw: DataFrame | None = None
-    rejected: DataFrame | None = None
-
-
-def _step(message: str) -> float:
-    print(message, flush=True)
-    return time.monotonic()
-
-
-def resolve_inputs(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> Inputs:
-    """Read the rated input (and the raw side when asked for) as DataFrames; fail early and clearly."""
-    from pyspark.sql import functions as F
-
-    from ..billing import charges as billing
+def request_from_args(args: argparse.Namespace, settings: Settings, out: Path) -> BillRequest:
+    from ..billing.charges import Period
+    from ..billing.live import parse_as_of
     from ..errors import UsageError
-    from ..pipeline import file_frame
+    from ..jobs.billing import BillRequest
 
-    if args.rated is not None:
-        files = billing.rated_files(args.rated)
-        source: dict[str, Any] = {"kind": "files", "rated": [str(f) for f in files]}
-        inputs = Inputs(rated=billing.read_rated_files(spark, files), source=source)
-        if (args.raw is None) != (args.rejected is None):
-            raise UsageError("--raw and --rejected go together (the raw side needs both)")
-        if args.raw is not None:
-            if not args.raw.is_file():
-                raise UsageError(f"--raw {args.raw}: no such file")
-            rejected = [args.rejected if args.rejected.is_file() else args.rejected / "rejected.jsonl"]
-            if not rejected[0].is_file():
-                raise UsageError(f"--rejected {args.rejected}: no such file (or folder with rejected.jsonl)")
-            source.update(raw=str(args.raw), rejected=[str(f) for f in rejected])
-            inputs.raw = file_frame(spark, str(args.raw))
-            inputs.rejected = _rejected_frame(spark.read.text([str(f) for f in rejected]).select(
-                F.col("value").alias("value")))
-        return inputs
-    if args.raw is not None or args.rejected is not None:
-        raise UsageError("--raw and --rejected read files: give the rated records with --rated too")
-    offsets = billing.topic_offsets(settings, settings.topic_rated)
-    source = {"kind": "topics", "bootstrap_servers": settings.bootstrap_servers,
-              "rated": {"topic": settings.topic_rated, "offsets": _offsets_json(offsets)}}
-    rated = billing.read_topic(spark, settings, settings.topic_rated, offsets)
-    inputs = Inputs(rated=billing.parse_rated(rated), source=source)
-    if not args.no_raw:
-        raw_offsets = billing.topic_offsets(settings, settings.topic_raw)
-        rejected_offsets = billing.topic_offsets(settings, settings.topic_rejected)
-        source["raw"] = {"topic": settings.topic_raw, "offsets": _offsets_json(raw_offsets)}
-        source["rejected"] = {"topic": settings.topic_rejected, "offsets": _offsets_json(rejected_offsets)}
-        inputs.raw = billing.read_topic(spark, settings, settings.topic_raw, raw_offsets).select(
-            "value", "topic", "partition", "offset", "timestamp")
-        inputs.rejected = _rejected_frame(
-            billing.read_topic(spark, settings, settings.topic_rejected, rejected_offsets))
-    return inputs
-
-
-def _offsets_json(offsets: dict[int, tuple[int, int]]) -> dict[str, list[int]]:
-    return {str(p): [first, after] for p, (first, after) in sorted(offsets.items())}
-
-
-def _rejected_frame(lines: DataFrame) -> DataFrame:
-    """Rejected records (RULES.md section 16) -> `partition`, `offset`, `reason`."""
-    from pyspark.sql import functions as F
-
-    schema = "reason string, source struct<topic: string, partition: int, offset: bigint>"
-    parsed = lines.select(F.from_json(F.col("value").cast("string"), schema).alias("r"))
-    return parsed.select(F.col("r.source.partition").alias("partition"), F.col("r.source.offset").alias("offset"),
-                         F.col("r.reason").alias("reason"))
-
-
-def raw_side(spark: SparkSession, inputs: Inputs, catalog: Catalog, subscribers: list[Subscriber],
-             period: Any) -> dict[str, Any] | None:
-    """The reconciliation's raw side, when raw records were given."""
-    if inputs.raw is None or inputs.rejected is None:
-        return None
-    from ..billing import reconcile
-    from ..pipeline import rate_batch
-
-    outcomes = reconcile.outcomes_from_rating(rate_batch(spark, inputs.raw, catalog, subscribers,
-                                                         datetime.now(UTC))).cache()
-    rated_ids = inputs.rated.select("cdr_id", "event_time").where("cdr_id IS NOT NULL")
-    try:
-        classified = reconcile.classify_raw(outcomes, rated_ids, inputs.rejected)
-        lonely = reconcile.orphans(outcomes, rated_ids, inputs.rejected)
-        return reconcile.raw_section(classified, lonely, catalog, period)
-    finally:
-        outcomes.unpersist()
-
-
-def bill_and_report(spark: SparkSession, settings: Settings,
-                    args: argparse.Namespace) -> tuple[Billed, dict[str, Any], Inputs, BillingFrames]:
-    """Load the reference data, run the billing job and the reconciliation; nothing is written.
-    The frames keep a cached summary: `close()` them when done."""
-    from ..billing import charges as billing
-    from ..billing import reconcile
-    from ..billing.invoices import collect
-    from ..refdata.catalog import load_catalog
-    from ..refdata.subscribers import load_subscribers
-
-    period = billing.Period.parse(args.period)
-    catalog = load_catalog(args.catalog or settings.catalog_dir)
-    subscribers = load_subscribers(args.subscribers or settings.subscribers_file)
-    inputs = resolve_inputs(spark, settings, args)
-    started = _step(f"billing {period.label} ({catalog.timezone}) for {len(subscribers):,} subscribers "
-                    f"from {_describe(inputs.source)}")
-    frames = billing.bill(inputs.rated, catalog, subscribers, period)
-    try:
-        billed = collect(frames, catalog, subscribers, period)
-        print(f"  {len(billed.invoices):,} invoices in {time.monotonic() - started:.1f} s", flush=True)
-        raw = None
-        if inputs.raw is not None:
-            started = _step("reconciling raw records against the rated and rejected outputs")
-            raw = raw_side(spark, inputs, catalog, subscribers, period)
-            print(f"  done in {time.monotonic() - started:.1f} s", flush=True)
-    except BaseException:
-        frames.close()
-        raise
-    return billed, reconcile.build_report(billed, raw), inputs, frames
-
-
-def _describe(source: dict[str, Any]) -> str:
-    if source["kind"] == "files":
-        files = source["rated"]
-        return files[0] if len(files) == 1 else f"{len(files)} files"
-    return f"topic {source['rated']['topic']} at {source['bootstrap_servers']}"
+    if getattr(args, "wait", 0) < 0:
+        raise UsageError("--wait must not be negative")
+    period = Period.parse(args.period) if args.period is not None else Period(1970, 1)  # `--due` sets its own
+    return BillRequest(period=period, out=out, rated=args.rated, raw=args.raw,
+                       rejected=args.rejected, no_raw=args.no_raw, catalog=args.catalog, subscribers=args.subscribers,
+                       force=getattr(args, "force", False), as_of=parse_as_of(getattr(args, "as_of", None)),
+                       wait_s=getattr(args, "wait", 300.0))
 
 
 def print_summary(billed: Billed, report: dict[str, Any]) -> None:
@@ -193,57 +91,76 @@ def print_summary(billed: Billed, report: dict[str, Any]) -> None:
             per_plan[invoice["plan_id"]][i] += Decimal(invoice[key])
     currency = billed.catalog.currency
     header = f"{'plan':<14}{'invoices':>10}{'recurring':>16}{'usage':>16}{'tax':>14}{'total':>16}"
-    print(f"\nperiod {billed.period.label}, amounts in {currency}")
+    print(f"\nperiod {billed.period.label} ({billed.invoice_status}), amounts in {currency}")
     print(header)
     print("-" * len(header))
     totals = [Decimal(0)] * 4
     for plan in sorted(per_plan):
         values = per_plan[plan]
         totals = [a + b for a, b in zip(totals, values, strict=True)]
-        print(f"{plan:<14}{counts[plan]:>10,}" + "".join(f"{v:>{w},.2f}" for v, w in zip(values, (16, 16, 14, 16),
-                                                                                       strict=True)))
+        print(f"{plan:<14}{counts[plan]:>10,}" + _amounts(values))
     print("-" * len(header))
-    print(f"{'all':<14}{len(billed.invoices):>10,}" + "".join(f"{v:>{w},.2f}" for v, w in zip(totals, (16, 16, 14, 16),
-                                                                                         strict=True)))
+    print(f"{'all':<14}{len(billed.invoices):>10,}" + _amounts(totals))
     rated, amounts = report["rated"], report["amounts"]
     print(f"\nCDRs billed {rated['billed']:,}, duplicates dropped {rated['duplicates']:,}, "
           f"unexplained {report['unexplained_total']:,}; rounding drift {amounts['rounding_drift']} "
           f"over {amounts['usage_lines_count']:,} usage lines")
+    if report.get("late_billed"):
+        late = report["late_billed"]
+        print(f"late CDRs of earlier final periods billed {late['billed']:,} ({late['amount']} {currency}), "
+              f"late copies dropped {late['duplicates']:,}")
     if report["raw"] is not None:
         run = report["raw"]["run"]
         print(f"raw records {run['records']:,}: rated {run['rated']:,}, rejected {run['rejected']:,}, "
-              f"duplicate {run['duplicate']:,}, unexplained {run['unexplained']:,}")
+              f"duplicate {run['duplicate']:,}, in flight {run['in_flight']:,}, unexplained {run['unexplained']:,}")
+
+
+def _amounts(values: list[Decimal]) -> str:
+    return "".join(f"{v:>{w},.2f}" for v, w in zip(values, (16, 16, 14, 16), strict=True))
+
+
+def bill_due(session: Callable[[], SparkSession], settings: Settings, request: BillRequest) -> int:
+    """`--due`: one line per period; exit 0 even when a final must wait for the stream (the next run retries)."""
+    from ..errors import UsageError
+    from ..jobs import billing
+
+    if request.rated is not None:
+        raise UsageError("--due bills from the topic: it does not take --rated")
+    for result in billing.bill_due(session, settings, request, lambda line: print(line, flush=True)):
+        if isinstance(result, Exception):
+            continue
+        state = "left as it is" if result.billed is None else result.what
+        print(f"period {result.folder.name.removeprefix('period=')}: {result.status}, {state} ({result.folder})",
+              flush=True)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     from ..billing import invoices, reconcile
-    from ..billing.charges import Period
     from ..infra.spark import create_spark
+    from ..jobs.billing import bill_period
 
     settings = settings_from_args(args)
-    period = Period.parse(args.period)
-    out = (args.out or settings.output_dir / "invoices").resolve()
+    request = request_from_args(args, settings, (args.out or settings.output_dir / "invoices").resolve())
     begun = time.monotonic()
-    spark = create_spark(settings, "telecom-bill")
-    billed, report, inputs, frames = bill_and_report(spark, settings, args)
-    started = _step(f"writing {invoices.period_dir(out, period)}")
-    try:
-        lines = invoices.lines_frame(frames, period)
-        folder, what = invoices.write_period(
-            out, period, args.force, lambda tmp: invoices.write_contents(tmp, billed, lines, report, inputs.source))
-    finally:
-        frames.close()
-    print(f"  {what} in {time.monotonic() - started:.1f} s", flush=True)
-    print_summary(billed, report)
-    print(f"\nperiod folder: {folder}")
-    if billed.invoices:
+    session = lambda: create_spark(settings, "telecom-bill")  # noqa: E731 - started only when needed
+    if getattr(args, "due", False):
+        return bill_due(session, settings, request)
+    result = bill_period(session, settings, request, lambda line: print(line, flush=True))
+    if result.billed is None or result.report is None:
+        print(f"period {request.period.label} is final: {result.folder} is left as it is")
+        return 0
+    print_summary(result.billed, result.report)
+    folder = result.folder
+    print(f"\nperiod folder: {folder} ({result.status})")
+    if result.billed.invoices:
         from ..billing.report import invoice_file
 
-        print(f"an invoice:    {folder / invoices.HTML_DIR / invoice_file(billed.invoices[0])}")
+        print(f"an invoice:    {folder / invoices.HTML_DIR / invoice_file(result.billed.invoices[0])}")
     print(f"report:        {folder / 'report.html'}")
     print(f"billed in {time.monotonic() - begun:.0f} s")
-    if not reconcile.report_ok(report):
-        print(f"warning: {report['unexplained_total']} unexplained record(s), see "
+    if not reconcile.report_ok(result.report):
+        print(f"warning: {result.report['unexplained_total']} unexplained record(s), see "
               f"{folder / invoices.RECONCILIATION_FILE}")
         return 1
     return 0

@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         _stage("stream: mediation + rating (drains cdr.raw, then stops)")
         _run(["stream", "--once", "--checkpoint-dir", str(settings.checkpoint_dir), *common])
         _stage(f"bill {DEMO_PERIOD} from {settings.topic_rated}")
-        _run(["bill", "--period", DEMO_PERIOD, "--out", str(out), "--force", *common])
+        _run(["bill", "--period", DEMO_PERIOD, "--out", str(out), "--force",
+              "--checkpoint-dir", str(settings.checkpoint_dir), *common])
     finally:
         _stop_spark()  # before the broker: a live session's Kafka clients would retry a gone broker
         if not args.keep_broker:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ..infra.settings import add_common_flags, settings_from_args
-from .bill import add_input_flags, bill_and_report
+from .bill import add_input_flags, request_from_args
 
 NAME = "reconcile"
 HELP = "reconcile a period: raw = rated + rejected + duplicate, rated charges vs invoice lines"
@@ -22,24 +22,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_input_flags(parser, skippable_raw=False)
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for reconciliation.json (default output/reconciliation/period=YYYY-MM)")
+    parser.add_argument("--invoices", type=Path, default=None,
+                        help="the period folders' parent, to find final periods (default output/invoices)")
     add_common_flags(parser, spark=True)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..billing import reconcile
-    from ..billing.charges import Period
     from ..errors import UsageError
     from ..infra.spark import create_spark
+    from ..jobs.billing import reconcile_period
 
     settings = settings_from_args(args)
-    period = Period.parse(args.period)
+    request = request_from_args(args, settings, (args.invoices or settings.output_dir / "invoices").resolve())
+    period = request.period
     if args.rated is not None and args.raw is None:
         raise UsageError("reconciling files needs the raw records too: --raw FILE --rejected PATH")
     out = (args.out or settings.output_dir / "reconciliation" / f"period={period.label}").resolve()
     begun = time.monotonic()
     spark = create_spark(settings, "telecom-reconcile")
-    _, report, _, frames = bill_and_report(spark, settings, args)
-    frames.close()
+    report = reconcile_period(spark, settings, request, lambda line: print(line, flush=True))
     out.mkdir(parents=True, exist_ok=True)
     target = out / "reconciliation.json"
     partial = out / f".reconciliation.json.{os.getpid()}"
@@ -51,12 +53,18 @@ def run(args: argparse.Namespace) -> int:
         counts = raw[scope]
         reasons = ", ".join(f"{k} {v:,}" for k, v in counts["rejected_by_reason"].items()) or "none"
         print(f"{scope:>6}: raw {counts['records']:,} = rated {counts['rated']:,} + rejected {counts['rejected']:,} "
-              f"+ duplicate {counts['duplicate']:,} (+ unexplained {counts['unexplained']:,}); rejected: {reasons}")
+              f"+ duplicate {counts['duplicate']:,} + in flight {counts['in_flight']:,} "
+              f"(+ unexplained {counts['unexplained']:,}); rejected: {reasons}")
     print(f"rated records of {period.label}: {rated['records']:,}, duplicates {rated['duplicates']:,}, "
           f"billed {rated['billed']:,}")
     print(f"rated charges {amounts['rated_charges']} - included {amounts['allowance_inclusions']} = billed "
           f"{amounts['billed_amounts']}; usage lines {amounts['usage_lines']} (rounding drift "
           f"{amounts['rounding_drift']}, bound {amounts['rounding_drift_bound']}) {amounts['currency']}")
+    if report.get("late"):
+        late = report["late"]
+        billed_in = ", ".join(f"{n:,} in {p}" for p, n in late["billed_in"].items()) or "none billed yet"
+        print(f"late CDRs (after the final of {period.label}): {late['records']:,}: {billed_in}, "
+              f"waiting for a final {late['pending']:,}")
     print(f"unexplained records: {report['unexplained_total']:,}")
     print(f"written {target} in {time.monotonic() - begun:.0f} s")
     return 0 if reconcile.report_ok(report) else 1

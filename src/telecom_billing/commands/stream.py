@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Spark UI: {spark.sparkContext.uiWebUrl}", flush=True)
     listener = ProgressPrinter(lambda line: print(line, flush=True))
     spark.streams.addListener(listener)
-    checkpoint = str(settings.checkpoint_dir / "rating")
+    checkpoint = str(settings.rating_checkpoint)
     print(f"rating {settings.topic_raw} -> {settings.topic_rated} / {settings.topic_rejected} "
           f"(catalog {catalog.version}, {len(subscribers)} subscribers, trigger {trigger}, checkpoint {checkpoint})",
           flush=True)

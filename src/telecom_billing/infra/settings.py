@@ -51,6 +51,11 @@ class Settings:
         return self.local_dir / "jars"
 
     @property
+    def rating_checkpoint(self) -> Path:
+        """The rating stream's checkpoint (billing reads it to learn how far the stream got)."""
+        return self.checkpoint_dir / "rating"
+
+    @property
     def catalog_dir(self) -> Path:
         return self.data_dir / "catalog"
 

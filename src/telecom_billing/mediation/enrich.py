@@ -9,6 +9,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ..contracts.reasons import Reason
+from ..refdata.subscribers import active_on
 from .columns import problem
 
 if TYPE_CHECKING:
@@ -32,8 +33,8 @@ def find_subscriber(df: DataFrame, subscribers: DataFrame) -> DataFrame:
     """Adds `plan_id`, `plan_index` and the check `unknown_subscriber` (a broadcast lookup by
     `msisdn_key` and `local_date`; the loader refuses overlapping periods, so at most one matches)."""
     subs = F.broadcast(subscribers)
-    active = ((df["msisdn_key"] == subs["sub_key"]) & (df["local_date"] >= subs["activation_date"])
-              & (subs["termination_date"].isNull() | (df["local_date"] < subs["termination_date"])))
+    active = (df["msisdn_key"] == subs["sub_key"]) & active_on(
+        df["local_date"], subs["activation_date"], subs["termination_date"])
     joined = df.join(subs, active, "left")
     return joined.withColumn(problem(Reason.UNKNOWN_SUBSCRIBER), F.col("sub_key").isNull()).drop(
         "sub_key", "activation_date", "termination_date")

@@ -131,10 +131,15 @@ def future_timestamp_detail() -> Column:
     return F.lit("event_time more than 1 h after processing time")
 
 
+def local_time(instant: Column, timezone: str) -> Column:
+    """The wall-clock time in `timezone` (IANA rules of the JVM) of a UTC `instant`."""
+    return F.from_utc_timestamp(instant, timezone)
+
+
 def with_local_time(df: DataFrame, timezone: str) -> DataFrame:
     """Adds the event's local `local_date`, `local_weekday` (Monday = 0) and `local_minute` of day in
-    `timezone` (IANA rules of the JVM)."""
-    df = df.withColumn("_local", F.from_utc_timestamp(F.col("event_ts"), timezone))
+    `timezone` (`local_time`)."""
+    df = df.withColumn("_local", local_time(F.col("event_ts"), timezone))
     return df.withColumns({
         "local_date": F.to_date("_local"),
         "local_weekday": (F.dayofweek("_local") + 5) % 7,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from ..contracts.limits import MAX_UNITS
+from ..contracts.limits import MAX_UNITS, MONEY_SCALE
 from ..contracts.records import SERVICES
 from ..errors import TelecomError
 
@@ -28,8 +28,9 @@ HOME_ZONE = "home"
 INCOMING_ZONE = "incoming"
 MINUTES_PER_DAY = 24 * 60
 
-_MONEY = re.compile(r"[0-9]{1,9}(\.[0-9]{1,6})?")
-_RATE_FRACTION = re.compile(r"[0-9](\.[0-9]{1,6})?")
+_MONEY_PLACES = rf"(\.[0-9]{{1,{MONEY_SCALE}}})?"
+_MONEY = re.compile(r"[0-9]{1,9}" + _MONEY_PLACES)
+_RATE_FRACTION = re.compile(r"[0-9]" + _MONEY_PLACES)
 _HHMM = re.compile(r"([0-9]{2}):([0-9]{2})")
 _DIGITS = re.compile(r"[0-9]*")
 _COUNTRY = re.compile(r"[A-Z]{2}")
@@ -49,6 +50,8 @@ _TOP_KEYS = (
     "roaming_zones",
     "plans",
 )
+_OPTIONAL_TOP_KEYS = ("grace_days",)
+DEFAULT_GRACE_DAYS = 3  # DESIGN.md section 7a
 _BAND_KEYS = ("name", "days", "start", "end")
 _PLAN_KEYS = ("id", "monthly_fee", "rates", "allowances")
 _RATE_KEYS = ("service", "zone", "band", "price", "per", "increments", "connect_fee")
@@ -111,6 +114,7 @@ class Catalog:
     zones: dict[str, tuple[str, ...]]
     roaming_zones: dict[str, tuple[str, ...]]
     plans: dict[str, Plan]
+    grace_days: int = DEFAULT_GRACE_DAYS  # days after a period's end until its invoices can be final
 
     def zone_names(self) -> tuple[str, ...]:
         """Every zone a CDR can be given: prefix zones, roaming zones, `home`, `incoming`."""
@@ -199,7 +203,7 @@ class _Parser:
     # -- the catalog ------------------------------------------------------------------------
 
     def catalog(self, document: Any) -> Catalog:
-        top = self.mapping(document, "top level", _TOP_KEYS, _TOP_KEYS)
+        top = self.mapping(document, "top level", (*_TOP_KEYS, *_OPTIONAL_TOP_KEYS), _TOP_KEYS)
         version = self.name(top["catalog_version"], "catalog_version")
         currency = self.name(top["currency"], "currency")
         timezone = self.timezone(top["timezone"])
@@ -219,6 +223,9 @@ class _Parser:
         decimals = top["rounding_decimals"]
         if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 10:
             raise self.fail("rounding_decimals", f"must be an integer from 0 to 10, got {_describe(decimals)}")
+        grace_days = top.get("grace_days", DEFAULT_GRACE_DAYS)
+        if isinstance(grace_days, bool) or not isinstance(grace_days, int) or not 0 <= grace_days <= 366:
+            raise self.fail("grace_days", f"must be an integer from 0 to 366, got {_describe(grace_days)}")
         bands = self.time_bands(top["time_bands"])
         zones = self.zones(top["zones"])
         roaming = self.roaming_zones(top["roaming_zones"], zones)
@@ -237,6 +244,7 @@ class _Parser:
             zones=zones,
             roaming_zones=roaming,
             plans=plans,
+            grace_days=grace_days,
         )
 
     def timezone(self, value: Any) -> str:

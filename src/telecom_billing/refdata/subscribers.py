@@ -9,8 +9,12 @@ from dataclasses import dataclass
 from datetime import date
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import TelecomError
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
 
 COLUMNS: tuple[str, ...] = ("msisdn", "name", "address", "plan_id", "activation_date", "termination_date")
 _MSISDN = re.compile(r"[1-9][0-9]{7,14}")
@@ -30,9 +34,10 @@ class Subscriber:
     activation_date: date
     termination_date: date | None = None
 
-    def is_active_on(self, day: date) -> bool:
-        """Active on local day `day`: activation <= day < termination (no termination: still active)."""
-        return self.activation_date <= day and (self.termination_date is None or day < self.termination_date)
+
+def active_on(day: Column, activation: Column, termination: Column) -> Column:
+    """Active on local date `day`: activation <= day < termination (a null termination: still active)."""
+    return (day >= activation) & (termination.isNull() | (day < termination))
 
 
 def load_subscribers(path: str | Path) -> list[Subscriber]:

@@ -1,0 +1,52 @@
+"""Batch reads of Kafka topics: the offsets a topic holds now, and a Spark read of exactly those."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import ServiceUnavailable, TelecomError
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def topic_offsets(settings: Settings, topic: str, timeout_s: float = 20.0) -> dict[int, tuple[int, int]]:
+    """The first and next offsets of every partition of `topic`, now: the range a batch reads."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    from .kafka_clients import python_client_kwargs
+
+    try:
+        consumer = KafkaConsumer(**python_client_kwargs(settings), enable_auto_commit=False,
+                                 request_timeout_ms=int(timeout_s * 1000))
+    except (KafkaError, OSError) as exc:
+        raise ServiceUnavailable(f"no Kafka broker answers at {settings.bootstrap_servers} "
+                                 f"({type(exc).__name__}); start one with `telecom broker start`") from None
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise TelecomError(f"topic {topic} does not exist at {settings.bootstrap_servers}")
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        first = consumer.beginning_offsets(assigned)
+        after = consumer.end_offsets(assigned)
+        return {tp.partition: (first[tp], after[tp]) for tp in assigned}
+    except KafkaError as exc:
+        raise ServiceUnavailable(f"cannot read offsets of {topic} at {settings.bootstrap_servers}: "
+                                 f"{type(exc).__name__}") from None
+    finally:
+        consumer.close()
+
+
+def read_topic(spark: SparkSession, settings: Settings, topic: str, offsets: dict[int, tuple[int, int]]) -> DataFrame:
+    """A batch read of exactly `offsets` of `topic` (Kafka columns: value, topic, partition, offset, timestamp)."""
+    import json
+
+    from .kafka_clients import spark_kafka_options
+
+    starting = {topic: {str(p): first for p, (first, _) in offsets.items()}}
+    ending = {topic: {str(p): after for p, (_, after) in offsets.items()}}
+    return (spark.read.format("kafka").options(**spark_kafka_options(settings))
+            .option("subscribe", topic).option("startingOffsets", json.dumps(starting))
+            .option("endingOffsets", json.dumps(ending)).load())

@@ -1,0 +1,374 @@
+"""The billing service: one period from the topics or from files to a period folder (DESIGN.md
+sections 7 and 7a), and its reconciliation.
+
+`bill_period` decides draft or final from the request's clock, waits for the stream before a final,
+reads exactly the offsets it records, bills (late CDRs included on a final) and publishes the folder
+atomically. `reconcile_period` runs the same job and returns only the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..billing import live
+from ..billing.charges import Period
+from ..errors import TelecomError, UsageError
+from ..infra.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from ..billing.charges import BillingFrames
+    from ..billing.invoices import Billed
+    from ..refdata.catalog import Catalog
+    from ..refdata.subscribers import Subscriber
+
+Say = Callable[[str], None]
+WAIT_POLL_S = 1.0
+
+
+@dataclass(frozen=True)
+class BillRequest:
+    """What to bill and from where (None: the settings' default)."""
+
+    period: Period
+    out: Path
+    rated: Path | None = None  # files instead of the topic
+    raw: Path | None = None
+    rejected: Path | None = None
+    no_raw: bool = False  # from the topics: skip the raw side of the reconciliation
+    catalog: Path | None = None
+    subscribers: Path | None = None
+    force: bool = False
+    as_of: datetime = field(default_factory=lambda: datetime.now(UTC))
+    wait_s: float = 300.0
+
+    @property
+    def from_topics(self) -> bool:
+        return self.rated is None
+
+
+@dataclass
+class Inputs:
+    """Where the rated (and optionally raw and rejected) records come from, and how to say so."""
+
+    rated: DataFrame
+    source: dict[str, Any]
+    raw: DataFrame | None = None
+    rejected: DataFrame | None = None
+    committed: dict[int, int] | None = None  # the stream's progress on cdr.raw (topics only)
+
+
+@dataclass
+class BillResult:
+    folder: Path
+    what: str  # written, replaced, unchanged, or kept (a final period is never rewritten)
+    status: str
+    billed: Billed | None = None
+    report: dict[str, Any] | None = None
+
+
+# -- inputs --------------------------------------------------------------------------------------------
+
+
+def file_inputs(spark: SparkSession, request: BillRequest) -> Inputs:
+    """`--rated FILE` (and `--raw`/`--rejected` for the raw side): the files are the whole truth."""
+    from pyspark.sql import functions as F
+
+    from ..billing import charges
+    from ..pipeline import file_frame
+
+    assert request.rated is not None
+    files = charges.rated_files(request.rated)
+    source: dict[str, Any] = {"kind": "files", "rated": [str(f) for f in files]}
+    inputs = Inputs(rated=charges.read_rated_files(spark, files), source=source)
+    if (request.raw is None) != (request.rejected is None):
+        raise UsageError("--raw and --rejected go together (the raw side needs both)")
+    if request.raw is None or request.rejected is None:
+        return inputs
+    if not request.raw.is_file():
+        raise UsageError(f"--raw {request.raw}: no such file")
+    rejected = request.rejected if request.rejected.is_file() else request.rejected / "rejected.jsonl"
+    if not rejected.is_file():
+        raise UsageError(f"--rejected {request.rejected}: no such file (or folder with rejected.jsonl)")
+    source.update(raw=str(request.raw), rejected=[str(rejected)])
+    inputs.raw = file_frame(spark, str(request.raw))
+    inputs.rejected = rejected_frame(spark.read.text(str(rejected)).select(F.col("value")))
+    return inputs
+
+
+def topic_inputs(spark: SparkSession, settings: Settings, request: BillRequest,
+                 raw_offsets: dict[int, tuple[int, int]] | None = None,
+                 rated_offsets: dict[int, tuple[int, int]] | None = None) -> Inputs:
+    """Batch reads of the topics at offsets taken now (or given: a final's snapshot). The stream's
+    progress is read first, so every raw record it has committed has its outcome in what is read."""
+    from ..billing import charges
+    from ..infra.checkpoint import committed_offsets
+    from ..infra.kafka_batch import read_topic, topic_offsets
+
+    if request.raw is not None or request.rejected is not None:
+        raise UsageError("--raw and --rejected read files: give the rated records with --rated too")
+    committed = committed_offsets(settings.rating_checkpoint, settings.topic_raw)
+    rated_offsets = rated_offsets or topic_offsets(settings, settings.topic_rated)
+    source: dict[str, Any] = {"kind": "topics", "bootstrap_servers": settings.bootstrap_servers,
+                              "rated": {"topic": settings.topic_rated, "offsets": offsets_json(rated_offsets)}}
+    rated = read_topic(spark, settings, settings.topic_rated, rated_offsets)
+    inputs = Inputs(rated=charges.parse_rated(rated, keep=("partition", "offset")), source=source,
+                    committed=committed)
+    if request.no_raw:
+        return inputs
+    raw_offsets = raw_offsets or topic_offsets(settings, settings.topic_raw)
+    rejected_offsets = topic_offsets(settings, settings.topic_rejected)
+    source["raw"] = {"topic": settings.topic_raw, "offsets": offsets_json(raw_offsets)}
+    source["rejected"] = {"topic": settings.topic_rejected, "offsets": offsets_json(rejected_offsets)}
+    inputs.raw = read_topic(spark, settings, settings.topic_raw, raw_offsets).select(
+        "value", "topic", "partition", "offset", "timestamp")
+    inputs.rejected = rejected_frame(read_topic(spark, settings, settings.topic_rejected, rejected_offsets))
+    return inputs
+
+
+def offsets_json(offsets: dict[int, tuple[int, int]]) -> dict[str, list[int]]:
+    return {str(p): [first, after] for p, (first, after) in sorted(offsets.items())}
+
+
+def rejected_frame(lines: DataFrame) -> DataFrame:
+    """Rejected records (RULES.md section 16) -> `partition`, `offset`, `reason`."""
+    from pyspark.sql import functions as F
+
+    schema = "reason string, source struct<topic: string, partition: int, offset: bigint>"
+    parsed = lines.select(F.from_json(F.col("value").cast("string"), schema).alias("r"))
+    return parsed.select(F.col("r.source.partition").alias("partition"), F.col("r.source.offset").alias("offset"),
+                         F.col("r.reason").alias("reason"))
+
+
+# -- waiting for the stream ------------------------------------------------------------------------------
+
+
+def wait_for_stream(settings: Settings, wait_s: float, say: Say) -> dict[int, tuple[int, int]]:
+    """Snapshot `cdr.raw`'s end offsets and wait (at most `wait_s`) until the stream has committed
+    every record below them; returns the snapshot, or fails in one line."""
+    from ..infra.checkpoint import committed_offsets, records_behind
+    from ..infra.kafka_batch import topic_offsets
+
+    snapshot = topic_offsets(settings, settings.topic_raw)
+    started = time.monotonic()
+    behind = records_behind(snapshot, committed_offsets(settings.rating_checkpoint, settings.topic_raw))
+    if behind:
+        say(f"  waiting for the stream: {behind:,} raw records behind (at most {wait_s:g} s)")
+    while behind:
+        if time.monotonic() - started >= wait_s:
+            raise TelecomError(f"the stream is {behind:,} records behind {settings.topic_raw} after {wait_s:g} s "
+                               f"(checkpoint {settings.rating_checkpoint}); nothing written - is `telecom stream` "
+                               "running?")
+        time.sleep(WAIT_POLL_S)
+        behind = records_behind(snapshot, committed_offsets(settings.rating_checkpoint, settings.topic_raw))
+    if time.monotonic() - started >= WAIT_POLL_S:
+        say(f"  the stream caught up in {time.monotonic() - started:.0f} s")
+    return snapshot
+
+
+# -- the job ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reference:
+    catalog: Catalog
+    subscribers: list[Subscriber]
+
+
+def load_reference(settings: Settings, request: BillRequest) -> Reference:
+    from ..refdata.catalog import load_catalog
+    from ..refdata.subscribers import load_subscribers
+
+    return Reference(load_catalog(request.catalog or settings.catalog_dir),
+                     load_subscribers(request.subscribers or settings.subscribers_file))
+
+
+def raw_side(spark: SparkSession, inputs: Inputs, reference: Reference, period: Period) -> dict[str, Any] | None:
+    """The reconciliation's raw side, when raw records were given."""
+    if inputs.raw is None or inputs.rejected is None:
+        return None
+    from ..billing import reconcile
+    from ..pipeline import rate_batch
+
+    outcomes = reconcile.outcomes_from_rating(rate_batch(spark, inputs.raw, reference.catalog, reference.subscribers,
+                                                         datetime.now(UTC))).cache()
+    rated_ids = inputs.rated.select("cdr_id", "event_time").where("cdr_id IS NOT NULL")
+    try:
+        classified = reconcile.classify_raw(outcomes, rated_ids, inputs.rejected, inputs.committed)
+        lonely = reconcile.orphans(outcomes, rated_ids, inputs.rejected)
+        return reconcile.raw_section(classified, lonely, reference.catalog, period)
+    finally:
+        outcomes.unpersist()
+
+
+@dataclass
+class Run:
+    """One billing run's results, before anything is written; `close()` releases the cached frames."""
+
+    billed: Billed
+    report: dict[str, Any]
+    inputs: Inputs
+    frames: BillingFrames
+    status: str
+
+    def close(self) -> None:
+        self.frames.close()
+
+
+def run_billing(spark: SparkSession, inputs: Inputs, reference: Reference, period: Period, status: str,
+                finals: list[live.FinalPeriod], say: Say) -> Run:
+    """Bill (late CDRs of earlier finals included when `finals` is given) and reconcile; nothing written."""
+    from ..billing import charges, reconcile
+    from ..billing.invoices import collect
+
+    started = _step(say, f"billing {period.label} ({status}, {reference.catalog.timezone}) for "
+                         f"{len(reference.subscribers):,} subscribers from {_describe(inputs.source)}")
+    late = live.LateRule(finals, live.billed_ids(spark, finals)) if finals else None
+    frames = charges.bill(inputs.rated, reference.catalog, reference.subscribers, period, late)
+    try:
+        billed = collect(frames, reference.catalog, reference.subscribers, period, status)
+        say(f"  {len(billed.invoices):,} invoices in {time.monotonic() - started:.1f} s")
+        raw = None
+        if inputs.raw is not None:
+            started = _step(say, "reconciling raw records against the rated and rejected outputs")
+            raw = raw_side(spark, inputs, reference, period)
+            say(f"  done in {time.monotonic() - started:.1f} s")
+    except BaseException:
+        frames.close()
+        raise
+    return Run(billed, reconcile.build_report(billed, raw), inputs, frames, status)
+
+
+def bill_period(spark_factory: Callable[[], SparkSession], settings: Settings, request: BillRequest,
+                say: Say = print) -> BillResult:
+    """Bill one period and publish its folder (or leave a final one as it is)."""
+    from ..billing import invoices
+
+    reference = load_reference(settings, request)
+    period, folder = request.period, invoices.period_dir(request.out, request.period)
+    existing = live.folder_status(folder)
+    if not request.from_topics:
+        status = live.FINAL
+    else:
+        status = live.status_at(period, reference.catalog, request.as_of)
+        if existing == live.FINAL and not request.force:
+            return BillResult(folder, "kept", live.FINAL)
+    replaceable = request.force or existing == live.DRAFT  # a draft is always replaced by the next run
+    spark = spark_factory()
+    finals: list[live.FinalPeriod] = []
+    if not request.from_topics:
+        inputs = file_inputs(spark, request)
+    elif status == live.FINAL:
+        say(f"final {period.label}: cut-off {live.instant_text(live.cutoff(period, reference.catalog))} has passed "
+            f"(as of {live.instant_text(request.as_of)})")
+        raw_snapshot = wait_for_stream(settings, request.wait_s, say)
+        finals = [f for f in live.final_periods(request.out, settings.topic_rated) if f.period != period]
+        inputs = topic_inputs(spark, settings, request, raw_offsets=raw_snapshot)
+    else:
+        inputs = topic_inputs(spark, settings, request)
+    inputs.source.update(status=status, as_of=live.instant_text(request.as_of),
+                         cutoff=live.instant_text(live.cutoff(period, reference.catalog)))
+    run = run_billing(spark, inputs, reference, period, status, finals, say)
+    started = _step(say, f"writing {folder}")
+    try:
+        folder, what = invoices.write_period(
+            request.out, period, replaceable,
+            lambda tmp: invoices.write_contents(tmp, run.billed, run.frames, run.report, inputs.source))
+    finally:
+        run.close()
+    say(f"  {what} in {time.monotonic() - started:.1f} s")
+    return BillResult(folder, what, status, run.billed, run.report)
+
+
+def reconcile_period(spark: SparkSession, settings: Settings, request: BillRequest, say: Say = print) -> dict[str, Any]:
+    """The reconciliation of one period (`request.out`: the invoices folder). For a final period billed
+    from the topic it covers what the final took in, and counts the period's late CDRs with the
+    period that billed them."""
+    from ..billing.reconcile import late_section
+
+    reference = load_reference(settings, request)
+    final = None
+    if request.from_topics:
+        final = next((f for f in live.final_periods(request.out, settings.topic_rated)
+                      if f.period == request.period), None)
+    if final is None:
+        inputs = file_inputs(spark, request) if not request.from_topics else topic_inputs(spark, settings, request)
+        run = run_billing(spark, inputs, reference, request.period, live.FINAL, [], say)
+        run.close()
+        return run.report
+    snapshot = live.snapshot_offsets(final.folder)
+    inputs = topic_inputs(spark, settings, request, raw_offsets=snapshot.get("raw"),
+                          rated_offsets=snapshot["rated"])
+    run = run_billing(spark, inputs, reference, request.period, live.FINAL, [], say)
+    run.close()
+    everything = topic_inputs(spark, settings, BillRequest(request.period, request.out, no_raw=True))
+    later = live.final_periods(request.out, settings.topic_rated)
+    run.report["late"] = late_section(everything.rated, reference.catalog, final, later)
+    return run.report
+
+
+def _step(say: Say, message: str) -> float:
+    say(message)
+    return time.monotonic()
+
+
+def _describe(source: dict[str, Any]) -> str:
+    if source["kind"] == "files":
+        files = source["rated"]
+        return files[0] if len(files) == 1 else f"{len(files)} files"
+    return f"topic {source['rated']['topic']} at {source['bootstrap_servers']}"
+
+
+# -- every period that is due ----------------------------------------------------------------------------
+
+
+def periods_on_topic(spark: SparkSession, settings: Settings, timezone: str) -> list[Period]:
+    """The months (local to `timezone`) of the rated CDRs on `cdr.rated` now."""
+    from pyspark.sql import functions as F
+
+    from ..billing import charges
+    from ..infra.kafka_batch import read_topic, topic_offsets
+    from ..mediation.timestamps import local_time
+
+    rated = charges.parse_rated(read_topic(spark, settings, settings.topic_rated,
+                                           topic_offsets(settings, settings.topic_rated)))
+    month = F.date_format(local_time(F.to_timestamp("event_time"), timezone), "yyyy-MM")
+    labels = [row[0] for row in rated.select(month.alias("m")).where("m IS NOT NULL").distinct().collect()]
+    return sorted((Period.parse(label) for label in labels), key=lambda p: (p.year, p.month))
+
+
+def due_periods(known: list[Period], current: Period, out: Path, catalog: Catalog, as_of: datetime) -> list[Period]:
+    """The periods a scheduled run bills: every known period not final yet (a draft inside its grace,
+    a final after it) and the current one; in period order."""
+    from ..billing.invoices import period_dir
+
+    candidates = sorted({*known, current}, key=lambda p: (p.year, p.month))
+    return [p for p in candidates if live.folder_status(period_dir(out, p)) != live.FINAL
+            and (p.year, p.month) <= (current.year, current.month)]
+
+
+def bill_due(spark_factory: Callable[[], SparkSession], settings: Settings, request: BillRequest,
+             say: Say = print) -> list[BillResult | TelecomError]:
+    """`bill --due`: drafts of the open periods and finals of the closed ones not final yet, each on its
+    own; a period that fails (e.g. the stream is behind) does not stop the others."""
+    from zoneinfo import ZoneInfo
+
+    reference = load_reference(settings, request)
+    local_now = request.as_of.astimezone(ZoneInfo(reference.catalog.timezone))
+    current = Period(local_now.year, local_now.month)
+    known = periods_on_topic(spark_factory(), settings, reference.catalog.timezone)
+    results: list[BillResult | TelecomError] = []
+    for period in due_periods(known, current, request.out, reference.catalog, request.as_of):
+        try:
+            results.append(bill_period(spark_factory, settings, dataclasses.replace(request, period=period), say))
+        except TelecomError as exc:
+            say(f"period {period.label}: {exc}")
+            results.append(exc)
+    return results
