@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -34,6 +34,34 @@ class Billing:
     unbilled: list[tuple[str, str]] = field(default_factory=list)  # (cdr_id, reason)
     rated_charges: Fraction = Fraction(0)
     billed_amounts: Fraction = Fraction(0)
+    # Late CDRs (DESIGN.md 7a): billed, duplicates (a copy of a billed or of another late cdr_id), no subscriber
+    late_billed: int = 0
+    late_duplicates: int = 0
+    late_unbilled: list[tuple[str, str]] = field(default_factory=list)  # (cdr_id, reason)
+    late_amounts: Fraction = Fraction(0)
+
+
+@dataclass(frozen=True)
+class Late:
+    """What a final run of a period needs to find late CDRs (DESIGN.md section 7a).
+
+    `cdrs`: rated CDRs as read from `cdr.rated`, each with its Kafka `partition` and `offset` (any
+    period; only late ones are used). `finals`: the final periods already written (`YYYY-MM`), each
+    with the `cdr.rated` offsets its run took in (partition -> first offset beyond its snapshot).
+    `billed`: the `cdr_id`s those final periods billed.
+    """
+
+    cdrs: Sequence[Mapping[str, Any]]
+    finals: Mapping[str, Mapping[int, int]]
+    billed: Collection[str] = ()
+
+    def taken_in(self) -> dict[int, int]:
+        """Per partition, the highest offset any final run took in (a missing partition: 0)."""
+        high: dict[int, int] = {}
+        for offsets in self.finals.values():
+            for partition, after in offsets.items():
+                high[partition] = max(high.get(partition, 0), after)
+        return high
 
 
 def half_up(value: Fraction, places: int) -> Decimal:
@@ -56,9 +84,28 @@ def _event_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+def _owner(people: Sequence[Subscriber], msisdn: str, local_day: date) -> int | None:
+    return next((i for i, s in enumerate(people) if s.msisdn == msisdn and active_on(s, local_day)), None)
+
+
 def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscribers: Iterable[Subscriber],
-                period: str) -> Billing:
-    """Bill one calendar month (`YYYY-MM`, local to the catalog's time zone)."""
+                period: str, late: Late | None = None, status: str = "final") -> Billing:
+    """Bill one calendar month (`YYYY-MM`, local to the catalog's time zone); every invoice carries
+    `status` (`final` or `draft`).
+
+    Late CDRs (DESIGN.md 7a), with `late`: a rated CDR of `late.cdrs` is late when its local month
+    (catalog time zone) is one of `late.finals` earlier than `period`, and its offset is at or beyond
+    the highest offset any final took in on its partition (a partition no final read: 0). A late CDR
+    whose `cdr_id` is in `late.billed` is a duplicate; among late copies of one `cdr_id` the first by
+    (`rated_at`, `partition`, `offset`) is billed, the others are duplicates. A billed late CDR goes to
+    the subscriber active on its local event date (none: unbilled) at its rated `charge` (no allowance
+    applies). Per (subscriber, origin period, service, zone) one `late_usage` line: quantity, billable
+    units, 0 included, the charges' sum rounded half-up to 2 places, the CDR count, and
+    `origin_period`; late lines follow the usage lines, sorted by (origin period, service, zone). The
+    invoice's `late_usage` is the sum of those lines, `usage` the sum of the usage lines only, and
+    subtotal = recurring + usage + late_usage. A subscriber with no active day in the period gets an
+    invoice (recurring 0.00) only when it has late lines.
+    """
     year, month = int(period[:4]), int(period[5:7])
     first = date(year, month, 1)
     days_in_period = calendar.monthrange(year, month)[1]
@@ -80,18 +127,49 @@ def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscriber
     usage: dict[int, list[Mapping[str, Any]]] = {}
     for cdr in unique:
         local_day = _event_time(cdr["event_time"]).astimezone(zone).date()
-        owner = next((i for i, s in enumerate(people) if s.msisdn == cdr["msisdn"] and active_on(s, local_day)),
-                     None)
+        owner = _owner(people, cdr["msisdn"], local_day)
         if owner is None:
             result.unbilled.append((cdr["cdr_id"], "no subscriber active on the event's local date"))
             continue
         usage.setdefault(owner, []).append(cdr)
 
+    # Late CDRs: (subscriber, origin period, service, zone) -> the line being summed.
+    late_lines: dict[int, dict[tuple[str, str, str], dict[str, Any]]] = {}
+    if late is not None:
+        earlier = {p for p in late.finals if p < period}
+        seen = late.taken_in()
+        late_copies: dict[str, list[Mapping[str, Any]]] = {}
+        for cdr in late.cdrs:
+            origin = _event_time(cdr["event_time"]).astimezone(zone).date().strftime("%Y-%m")
+            if origin in earlier and int(cdr["offset"]) >= seen.get(int(cdr["partition"]), 0):
+                late_copies.setdefault(cdr["cdr_id"], []).append(cdr)
+        for cdr_id, same in sorted(late_copies.items()):
+            if cdr_id in late.billed:
+                result.late_duplicates += len(same)
+                continue
+            result.late_duplicates += len(same) - 1
+            cdr = min(same, key=lambda c: (c["rated_at"], int(c["partition"]), int(c["offset"])))
+            local_day = _event_time(cdr["event_time"]).astimezone(zone).date()
+            owner = _owner(people, cdr["msisdn"], local_day)
+            if owner is None:
+                result.late_unbilled.append((cdr_id, "no subscriber active on the event's local date"))
+                continue
+            charge = Fraction(Decimal(cdr["charge"]))
+            result.late_billed += 1
+            result.late_amounts += charge
+            key = (local_day.strftime("%Y-%m"), cdr["record_type"], cdr["zone"])
+            line = late_lines.setdefault(owner, {}).setdefault(key, {
+                "quantity": 0, "billable_units": 0, "cdr_count": 0, "sum": Fraction(0)})
+            line["quantity"] += int(cdr["quantity"])
+            line["billable_units"] += int(cdr["billable_units"])
+            line["cdr_count"] += 1
+            line["sum"] += charge
+
     for index, subscriber in sorted(enumerate(people), key=lambda p: (p[1].msisdn, p[1].activation_date)):
         start = max(subscriber.activation_date, first)
         end = min(subscriber.termination_date or after, after)
         active_days = max((end - start).days, 0)
-        if active_days == 0:
+        if active_days == 0 and index not in late_lines:
             continue
         plan = catalog.plans[subscriber.plan_id]
         remaining = {a.name: a.quantity for a in plan.allowances}
@@ -135,11 +213,20 @@ def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscriber
                                   "quantity": line["quantity"], "billable_units": line["billable_units"],
                                   "included_units": line["included_units"], "amount": money(amount),
                                   "cdr_count": line["cdr_count"]})
-        subtotal = recurring + usage_total
+        late_total = Decimal(0)
+        for (origin, service, zone_name), line in sorted(late_lines.get(index, {}).items()):
+            amount = half_up(line["sum"], 2)
+            late_total += amount
+            invoice_lines.append({"type": "late_usage", "origin_period": origin, "service": service,
+                                  "zone": zone_name, "quantity": line["quantity"],
+                                  "billable_units": line["billable_units"], "included_units": 0,
+                                  "amount": money(amount), "cdr_count": line["cdr_count"]})
+        subtotal = recurring + usage_total + late_total
         tax = half_up(Fraction(subtotal) * Fraction(catalog.tax_rate), 2)
         result.invoices.append({
             "invoice_number": invoice_number(period, subscriber),
             "period": period,
+            "status": status,
             "period_start": first.isoformat(),
             "period_end": date(year, month, days_in_period).isoformat(),
             "msisdn": subscriber.msisdn,
@@ -157,6 +244,7 @@ def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscriber
                             "used": a.quantity - remaining[a.name]} for a in plan.allowances],
             "recurring": money(recurring),
             "usage": money(usage_total),
+            "late_usage": money(late_total),
             "subtotal": money(subtotal),
             "tax_rate": str(catalog.tax_rate),
             "tax": money(tax),
@@ -252,6 +340,11 @@ def rated_cdr(cdr_id: str, event_time: str, *, msisdn: str = MAIN, service: str 
             "zone": zone, "band": "night", "billable_units": billable, "price": price, "per": per,
             "unit_price": "0", "connect_fee": connect_fee, "charge": f"{charge:.{rounding}f}", "currency": "MAD",
             "catalog_version": "T-1", "rated_at": rated_at}
+
+
+def on_topic(cdr: dict[str, Any], partition: int, offset: int) -> dict[str, Any]:
+    """A rated CDR as read from `cdr.rated`: with its Kafka `partition` and `offset`."""
+    return {**cdr, "partition": partition, "offset": offset}
 
 
 @dataclass

@@ -287,6 +287,8 @@ ERRORS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "got the boolean False",
     ),
     ("empty zone", lambda d: d["zones"].update(fixed=[]), "zones.fixed: has no prefixes"),
+    ("negative grace days", lambda d: d.update(grace_days=-1), "grace_days: must be an integer from 0 to 366"),
+    ("grace days as text", lambda d: d.update(grace_days="3"), "grace_days: must be an integer from 0 to 366"),
 ]
 
 

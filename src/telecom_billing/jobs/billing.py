@@ -344,7 +344,7 @@ def periods_on_topic(spark: SparkSession, settings: Settings, timezone: str) -> 
     return sorted((Period.parse(label) for label in labels), key=lambda p: (p.year, p.month))
 
 
-def due_periods(known: list[Period], current: Period, out: Path, catalog: Catalog, as_of: datetime) -> list[Period]:
+def due_periods(known: list[Period], current: Period, out: Path) -> list[Period]:
     """The periods a scheduled run bills: every known period not final yet (a draft inside its grace,
     a final after it) and the current one; in period order."""
     from ..billing.invoices import period_dir
@@ -365,7 +365,7 @@ def bill_due(spark_factory: Callable[[], SparkSession], settings: Settings, requ
     current = Period(local_now.year, local_now.month)
     known = periods_on_topic(spark_factory(), settings, reference.catalog.timezone)
     results: list[BillResult | TelecomError] = []
-    for period in due_periods(known, current, request.out, reference.catalog, request.as_of):
+    for period in due_periods(known, current, request.out):
         try:
             results.append(bill_period(spark_factory, settings, dataclasses.replace(request, period=period), say))
         except TelecomError as exc:
