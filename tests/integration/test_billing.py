@@ -10,14 +10,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import re
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -29,9 +31,11 @@ from reference.billing import (
     OTHER,
     Billing,
     Case,
+    Late,
     bill_period,
     hand_cases,
     hand_catalog,
+    on_topic,
     rated_cdr,
     subscriber,
 )
@@ -39,7 +43,8 @@ from reference.billing import TEST_CATALOG as CATALOG_YAML
 from telecom_billing import cli
 from telecom_billing.billing import charges as billing
 from telecom_billing.billing import invoices, reconcile
-from telecom_billing.billing.charges import DUPLICATE, OK, Period
+from telecom_billing.billing.charges import DUPLICATE, NO_SUBSCRIBER, OK, Period
+from telecom_billing.billing.live import FinalPeriod, LateRule
 from telecom_billing.refdata.catalog import Allowance, Catalog
 from telecom_billing.refdata.subscribers import Subscriber, write_subscribers
 
@@ -196,6 +201,119 @@ def test_extreme_terms_bill_exactly(spark: Any) -> None:
     assert_same(spark_billing(spark, cdrs, wide, subscribers, "2026-11"), bill_period(cdrs, wide, subscribers, "2026-11"))
 
 
+# -- late CDRs (DESIGN.md 7a) --------------------------------------------------------------------------
+
+LATE_SUBSCRIBERS = [
+    subscriber("212600000201", "BUNDLE"),
+    subscriber("212600000202", "OVERLAP", termination=date(2026, 11, 1)),  # only late usage in November
+    subscriber("212600000203", "PAYG", activation=date(2026, 10, 20), termination=date(2026, 11, 10)),
+    subscriber("212600000204", "TINY", termination=date(2026, 10, 10)),  # recycled: a successor from 20 Oct
+    subscriber("212600000204", "BUNDLE", activation=date(2026, 10, 20)),
+    subscriber("212600000205", "BUNDLE", termination=date(2026, 9, 1)),  # no invoice at all
+]
+
+
+def late_scenario(seed: int) -> tuple[list[dict[str, Any]], dict[str, dict[int, int]], set[str]]:
+    """Rated CDRs of September, October and November 2026 (some written twice, with different
+    `rated_at`), arriving on 3 partitions of `cdr.rated` in a random order, and the final runs of
+    September and October: each took in a random prefix of partitions 0 and 1 (never partition 2),
+    and billed the ids of its own period seen below its snapshot."""
+    rng = random.Random(seed)
+    msisdns = [*sorted({s.msisdn for s in LATE_SUBSCRIBERS}), "212699999999"]
+    cdrs: list[dict[str, Any]] = []
+    for n in range(rng.randint(20, 70)):
+        start = rng.choice([date(2026, 9, 25), date(2026, 10, 1), date(2026, 10, 1), date(2026, 10, 28)])
+        minute = rng.randrange(0, 10 * 24 * 60, 7)  # coarse: equal times happen, month edges are crossed
+        day = start + timedelta(days=minute // 1440)
+        event = f"{day.isoformat()}T{(minute % 1440) // 60:02d}:{minute % 60:02d}:00Z"
+        service, zone, price, per, fee = rng.choice(PRICES)
+        quantity = {"voice": rng.randint(1, 700), "sms": 1, "data": rng.randint(1, 3_000_000)}[service]
+        cdr = rated_cdr(f"late-{rng.randint(0, 3)}-{n:03d}", event, msisdn=rng.choice(msisdns), service=service,
+                        zone=zone, quantity=quantity, billable=quantity + rng.randint(0, 59) * (service != "sms"),
+                        price=price, per=per, connect_fee=fee,
+                        rated_at=f"2026-11-0{rng.randint(1, 4)}T00:00:00.000000Z")
+        cdrs.append(cdr)
+        while rng.random() < 0.25:  # the at-least-once sink wrote it again, maybe much later
+            cdrs.append({**cdr, "rated_at": f"2026-11-0{rng.randint(1, 9)}T00:00:00.000000Z"})
+    rng.shuffle(cdrs)
+    next_offset = [0, 0, 0]
+    on_topics = []
+    for cdr in cdrs:
+        partition = rng.randrange(3)
+        on_topics.append(on_topic(cdr, partition, next_offset[partition]))
+        next_offset[partition] += 1
+    october = {p: rng.randint(0, next_offset[p]) for p in (0, 1)}
+    september = {p: rng.randint(0, october[p]) for p in (0, 1)}
+    finals = {"2026-09": september, "2026-10": october}
+    zone = ZoneInfo(CATALOG.timezone)
+
+    def local_month(cdr: dict[str, Any]) -> str:
+        return datetime.fromisoformat(cdr["event_time"]).astimezone(zone).strftime("%Y-%m")
+
+    billed = {c["cdr_id"] for c in on_topics if c["partition"] in (0, 1)
+              for label, offsets in finals.items()
+              if local_month(c) == label and c["offset"] < offsets[c["partition"]]}
+    return on_topics, finals, billed
+
+
+def spark_late_billing(spark: Any, cdrs: list[dict[str, Any]], finals: dict[str, dict[int, int]],
+                       billed_ids: set[str], subscribers: list[Subscriber], period: Period,
+                       folder: Path) -> invoices.Billed:
+    """The final run of `period` in Spark, reading `cdrs` (with their partition and offset) as `cdr.rated`."""
+    lines = spark.createDataFrame([(json.dumps({k: v for k, v in c.items() if k not in ("partition", "offset")}),
+                                    c["partition"], c["offset"]) for c in cdrs],
+                                  "value string, partition int, offset bigint")
+    rule = LateRule(finals=[FinalPeriod(Period.parse(label), folder / label, dict(offsets))
+                            for label, offsets in finals.items()],
+                    billed=spark.createDataFrame([(i,) for i in sorted(billed_ids)], "cdr_id string")
+                    if billed_ids else None)
+    frames = billing.bill(billing.parse_rated(lines, keep=("partition", "offset")), CATALOG, subscribers, period,
+                          rule)
+    try:
+        return invoices.collect(frames, CATALOG, subscribers, period, "final")
+    finally:
+        frames.close()
+
+
+def late_counts(billed: invoices.Billed) -> dict[str, tuple[int, Fraction]]:
+    """Spark's late CDRs per status: (count, billed amount)."""
+    return {status: (int(row["cdrs"] or 0), Fraction(row["billed_amount"] or 0))
+            for status, row in sorted(billed.late_status.items()) if row["cdrs"]}
+
+
+def expected_late_counts(expected: Billing) -> dict[str, tuple[int, Fraction]]:
+    counts = {OK: (expected.late_billed, expected.late_amounts), DUPLICATE: (expected.late_duplicates, Fraction(0)),
+              NO_SUBSCRIBER: (len(expected.late_unbilled), Fraction(0))}
+    return {status: count for status, count in sorted(counts.items()) if count[0]}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_late_cdrs_spark_equals_reference(spark: Any, seed: int, tmp_path: Path) -> None:
+    """November's final run after the finals of September and October: Spark's invoices (usage and
+    late usage lines) and late CDR counts equal the reference, whatever the arrival order."""
+    cdrs, finals, billed_ids = late_scenario(seed)
+    period = Period.parse("2026-11")
+    billed = spark_late_billing(spark, cdrs, finals, billed_ids, LATE_SUBSCRIBERS, period, tmp_path)
+    expected = bill_period(cdrs, CATALOG, LATE_SUBSCRIBERS, period.label, Late(cdrs, finals, billed_ids), "final")
+    assert billed.invoices == expected.invoices
+    assert late_counts(billed) == expected_late_counts(expected)
+
+
+def test_late_copies_of_no_subscriber_count_once(spark: Any, tmp_path: Path) -> None:
+    """Two late copies of one CDR whose msisdn has no subscriber are one unbilled CDR and one
+    duplicate (as in the period's own usage), and a late copy of a billed `cdr_id` is a duplicate
+    even when its msisdn has no subscriber now."""
+    nobody = rated_cdr("nobody", "2026-10-15T10:00:00Z", msisdn="212699999999")
+    cdrs = [on_topic(nobody, 0, 0), on_topic(nobody, 0, 1),
+            on_topic(rated_cdr("was-billed", "2026-10-16T10:00:00Z", msisdn="212699999999"), 0, 2)]
+    finals, billed_ids = {"2026-10": {0: 0}}, {"was-billed"}
+    billed = spark_late_billing(spark, cdrs, finals, billed_ids, [subscriber()], Period.parse("2026-11"), tmp_path)
+    expected = bill_period(cdrs, CATALOG, [subscriber()], "2026-11", Late(cdrs, finals, billed_ids))
+    assert expected_late_counts(expected) == {DUPLICATE: (2, 0), NO_SUBSCRIBER: (1, 0)}
+    assert billed.invoices == expected.invoices
+    assert late_counts(billed) == expected_late_counts(expected)
+
+
 # -- the command and the period folder -----------------------------------------------------------------
 
 
@@ -339,6 +457,7 @@ def test_bill_from_the_rated_topic(spark: Any, inputs: dict[str, Path], kafka_bo
     producer.flush()
     producer.close()
     monkeypatch.setenv("TELECOM_TOPIC_RATED", topic)
+    monkeypatch.setenv("TELECOM_TOPIC_RAW", topic_factory("raw"))  # empty: a final has no stream to wait for
     from_topic = tmp_path / "from-topic"
     assert cli.main(["bill", "--period", "2026-10", "--catalog", str(inputs["catalog"]), "--subscribers",
                      str(inputs["subscribers"]), "--out", str(from_topic), "--bootstrap-servers", kafka_bootstrap,
@@ -377,7 +496,7 @@ def test_classify_raw_records(spark: Any) -> None:
     lonely = reconcile.orphans(outcomes, rated, rejected)
     section = reconcile.raw_section(reconcile.classify_raw(outcomes, rated, rejected), lonely, CATALOG,
                                     Period.parse("2026-10"))
-    assert section["run"] == {"records": 6, "rated": 2, "rejected": 2, "duplicate": 1, "unexplained": 1,
+    assert section["run"] == {"records": 6, "rated": 2, "rejected": 2, "duplicate": 1, "in_flight": 0, "unexplained": 1,
                               "rejected_by_reason": {"FUTURE_TIMESTAMP": 1, "MISSING_FIELD": 1}, "balanced": False}
     assert (section["period"]["records"], section["period"]["rated"], section["period"]["duplicate"]) == (4, 1, 1)
     assert section["orphans"] == 2
@@ -411,7 +530,8 @@ def test_reconcile_raw_records_from_files(spark: Any, inputs: dict[str, Path], t
     files = ["--raw", str(raw), "--rated", str(rated), "--rejected", str(rated)]
     assert cli.main(["reconcile", "--period", "2026-10", *files, *reference, "--out", str(tmp_path / "rec")]) == 0
     report = json.loads((tmp_path / "rec" / "reconciliation.json").read_text())
-    assert report["raw"]["run"] == {"records": 6, "rated": 3, "rejected": 2, "duplicate": 1, "unexplained": 0,
+    assert report["raw"]["run"] == {"records": 6, "rated": 3, "rejected": 2, "duplicate": 1, "in_flight": 0,
+                                    "unexplained": 0,
                                     "rejected_by_reason": {"MALFORMED_JSON": 1, "UNKNOWN_SUBSCRIBER": 1},
                                     "balanced": True}
     assert report["raw"]["period"]["records"] == 5, "the malformed record has no event time, hence no period"

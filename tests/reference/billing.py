@@ -207,20 +207,20 @@ def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscriber
                           "cdr_count": 0}]
         usage_total = Decimal(0)
         for (service, zone_name), line in sorted(lines.items()):
-            amount = half_up(line["sum"], 2)
-            usage_total += amount
+            rounded = half_up(line["sum"], 2)
+            usage_total += rounded
             invoice_lines.append({"type": "usage", "service": service, "zone": zone_name,
                                   "quantity": line["quantity"], "billable_units": line["billable_units"],
-                                  "included_units": line["included_units"], "amount": money(amount),
+                                  "included_units": line["included_units"], "amount": money(rounded),
                                   "cdr_count": line["cdr_count"]})
         late_total = Decimal(0)
         for (origin, service, zone_name), line in sorted(late_lines.get(index, {}).items()):
-            amount = half_up(line["sum"], 2)
-            late_total += amount
+            rounded = half_up(line["sum"], 2)
+            late_total += rounded
             invoice_lines.append({"type": "late_usage", "origin_period": origin, "service": service,
                                   "zone": zone_name, "quantity": line["quantity"],
                                   "billable_units": line["billable_units"], "included_units": 0,
-                                  "amount": money(amount), "cdr_count": line["cdr_count"]})
+                                  "amount": money(rounded), "cdr_count": line["cdr_count"]})
         subtotal = recurring + usage_total + late_total
         tax = half_up(Fraction(subtotal) * Fraction(catalog.tax_rate), 2)
         result.invoices.append({

@@ -163,7 +163,7 @@ def test_a_late_cdr_of_no_subscriber_is_not_billed() -> None:
 
 
 def test_late_lines_round_their_sum_half_up_and_are_ordered() -> None:
-    sms = {"service": "sms", "quantity": 1, "per": 1}
+    sms: dict[str, Any] = {"service": "sms", "quantity": 1, "per": 1}
     cdrs = [*[on_topic(rated_cdr(f"m{i}", f"2026-10-1{i}T10:00:00Z", zone="national_mobile", price="0.0017", **sms),
                        1, i) for i in range(3)],  # 3 x 0.0017 = 0.0051: 0.01 (not 3 x 0.00)
             *[on_topic(rated_cdr(f"e{i}", f"2026-10-2{i}T10:00:00Z", zone="europe", price="0.0025", **sms), 1, 5 + i)

@@ -162,11 +162,11 @@ def late_cdrs(typed: DataFrame, subscribers: DataFrame, rule: LateRule, period: 
     """The late CDRs for the final run of `period` (`charges.type_rated` rows with `partition` and
     `offset`), each with its subscriber, `origin_period`, `status` and `billed_amount` = its rated
     charge (no allowance applies). A copy of a `cdr_id` billed before, or a later copy of a late one
-    (by `rated_at`, then offset), is a `duplicate`."""
+    (by `rated_at`, then offset), is a `duplicate`, whether or not it has a subscriber."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from .charges import DUPLICATE, OK, attach_subscribers, billed_amount
+    from .charges import DUPLICATE, NO_SUBSCRIBER, OK, attach_subscribers, billed_amount
 
     candidates = (typed.where(F.col("event_ts").isNotNull())
                   .withColumn("origin_period", F.date_format("local_date", "yyyy-MM"))
@@ -178,7 +178,7 @@ def late_cdrs(typed: DataFrame, subscribers: DataFrame, rule: LateRule, period: 
     first = Window.partitionBy("cdr_id").orderBy(F.col("rated_at").asc_nulls_last(), "partition", "offset")
     copy = F.coalesce(F.col("_billed"), F.lit(False)) | (F.row_number().over(first) > 1)
     cdrs = attach_subscribers(candidates, subscribers)
-    cdrs = cdrs.withColumns({"status": F.when((F.col("status") == OK) & copy, F.lit(DUPLICATE))
+    cdrs = cdrs.withColumns({"status": F.when(F.col("status").isin(OK, NO_SUBSCRIBER) & copy, F.lit(DUPLICATE))
                                          .otherwise(F.col("status")),
                              "included_units": F.lit(0).cast("bigint")}).drop("_billed")
     return billed_amount(cdrs, catalog.rounding_decimals)
