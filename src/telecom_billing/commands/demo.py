@@ -13,8 +13,6 @@ import dataclasses
 import shutil
 import time
 
-from ..cli import main as telecom
-from ..errors import TelecomError
 from ..infra.broker import EmbeddedBroker
 from ..infra.settings import Settings, load_settings
 from ..infra.topics import ensure_topics
@@ -35,12 +33,6 @@ def _stage(title: str) -> float:
     return time.monotonic()
 
 
-def _run(args: list[str]) -> None:
-    code = telecom(args)
-    if code != 0:
-        raise TelecomError(f"`telecom {' '.join(args)}` exited with {code}")
-
-
 def _stop_spark() -> None:
     """Stops the Spark session the stages ran in (they share this process), if any."""
     from pyspark.sql import SparkSession
@@ -50,7 +42,20 @@ def _stop_spark() -> None:
         session.stop()
 
 
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
+    from ..billing.charges import Period
+    from ..generator import GeneratorOptions
+    from ..infra.spark import create_spark
+    from ..jobs.billing import BillRequest, bill_period
+    from ..jobs.rating import run_stream
+    from ..jobs.traffic import build_generator, produce_generated
+    from ..stream import StreamOptions
+    from .bill import print_summary
+
     base = load_settings()
     home = base.local_dir / "demo"
     settings: Settings = dataclasses.replace(base, checkpoint_dir=home / "checkpoints")
@@ -62,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
     pid = broker.start()
     settings = dataclasses.replace(settings, bootstrap_servers=broker.bootstrap_servers)
     print(f"broker ready: pid {pid}, data in {broker.data_dir}")
-    common = ["--bootstrap-servers", settings.bootstrap_servers]
     out = settings.output_dir / "invoices"
     try:
         started = _stage("topics")
@@ -70,12 +74,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"{settings.topic_raw}, {settings.topic_rated}, {settings.topic_rejected} "
               f"({time.monotonic() - started:.1f} s)")
         _stage(f"generate + produce {args.count:,} CDRs of {DEMO_PERIOD} into {settings.topic_raw}")
-        _run(["produce", "--count", str(args.count), *common])
+        stats = produce_generated(settings, build_generator(settings, GeneratorOptions(count=args.count)))
+        say(stats.summary())
         _stage("stream: mediation + rating (drains cdr.raw, then stops)")
-        _run(["stream", "--once", "--checkpoint-dir", str(settings.checkpoint_dir), *common])
-        _stage(f"bill {DEMO_PERIOD} from {settings.topic_rated}")
-        _run(["bill", "--period", DEMO_PERIOD, "--out", str(out), "--force",
-              "--checkpoint-dir", str(settings.checkpoint_dir), *common])
+        run_stream(settings, StreamOptions(trigger="once"), say=say)
+        _stage(f"bill {DEMO_PERIOD} from {settings.topic_rated} (a closed month: final)")
+        # --force: a final folder of an earlier demo came from another (fresh) broker.
+        result = bill_period(lambda: create_spark(settings, "telecom-bill"), settings,
+                             BillRequest(Period.parse(DEMO_PERIOD), out.resolve(), force=True), say)
+        if result.billed is not None and result.report is not None:
+            print_summary(result.billed, result.report)
     finally:
         _stop_spark()  # before the broker: a live session's Kafka clients would retry a gone broker
         if not args.keep_broker:

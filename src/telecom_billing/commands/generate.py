@@ -85,21 +85,10 @@ def catalog_and_traffic(args: argparse.Namespace, settings: Settings) -> tuple[C
 
 
 def generator_from_args(args: argparse.Namespace, settings: Settings) -> CdrGenerator:
-    """Load the catalog, its traffic and the subscriber base named by the flags and build the generator."""
-    from ..refdata.subscribers import load_subscribers
+    """The generator the flags name (catalog, its traffic, subscriber base, options)."""
+    from ..jobs.traffic import build_generator
 
-    options = options_from_args(args)
-    catalog, traffic = catalog_and_traffic(args, settings)
-    path = args.subscribers_file or settings.subscribers_file
-    if not Path(path).exists():
-        raise UsageError(f"{path}: subscriber file not found; create one with "
-                         f"`telecom generate --subscribers-only --out {path}`")
-    subscribers = load_subscribers(path)
-    if args.subscribers is not None:
-        if args.subscribers < 1:
-            raise UsageError("--subscribers must be at least 1")
-        subscribers = subscribers[: args.subscribers]
-    return CdrGenerator(catalog, subscribers, options, traffic=traffic)
+    return build_generator(settings, options_from_args(args), args.catalog, args.subscribers_file, args.subscribers)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

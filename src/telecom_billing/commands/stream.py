@@ -31,32 +31,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..infra.spark import create_spark
-    from ..infra.topics import ensure_topics
-    from ..refdata.catalog import load_catalog
-    from ..refdata.subscribers import load_subscribers
-    from ..stream import ProgressPrinter, StreamOptions, run_until_stopped, start_stream, validate_trigger
+    from ..jobs.rating import run_stream
+    from ..stream import StreamOptions, validate_trigger
 
     settings = settings_from_args(args)
     trigger = "once" if args.once else validate_trigger(args.trigger or settings.trigger)
     options = StreamOptions(trigger=trigger, max_offsets_per_trigger=args.max_offsets_per_trigger or None,
                             dedup_window=args.dedup_window, starting_offsets=args.starting_offsets)
-    catalog = load_catalog(args.catalog or settings.catalog_dir)
-    subscribers = load_subscribers(args.subscribers or settings.subscribers_file)
-    ensure_topics(settings)
-    spark = create_spark(settings, "telecom-stream", ui_port=settings.spark_ui_port)
-    if spark.sparkContext.uiWebUrl:
-        print(f"Spark UI: {spark.sparkContext.uiWebUrl}", flush=True)
-    listener = ProgressPrinter(lambda line: print(line, flush=True))
-    spark.streams.addListener(listener)
-    checkpoint = str(settings.rating_checkpoint)
-    print(f"rating {settings.topic_raw} -> {settings.topic_rated} / {settings.topic_rejected} "
-          f"(catalog {catalog.version}, {len(subscribers)} subscribers, trigger {trigger}, checkpoint {checkpoint})",
-          flush=True)
-    try:
-        query = start_stream(spark, settings, catalog, subscribers, options, checkpoint)
-        run_until_stopped(query, lambda line: print(line, flush=True))
-    finally:
-        # The session stays up: `telecom demo` bills in the same process right after.
-        spark.streams.removeListener(listener)
+    run_stream(settings, options, args.catalog, args.subscribers, lambda line: print(line, flush=True))
     return 0

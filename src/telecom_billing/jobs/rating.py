@@ -1,0 +1,38 @@
+"""The rating service: the Structured Streaming job from `cdr.raw` to `cdr.rated` / `cdr.rejected`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..infra.settings import Settings
+from ..stream import StreamOptions
+
+Say = Callable[[str], None]
+
+
+def run_stream(settings: Settings, options: StreamOptions, catalog: Path | None = None,
+               subscribers: Path | None = None, say: Say = print) -> None:
+    """Create the topics if needed and run the streaming query until it stops (`--once`: drained) or
+    is stopped (SIGTERM / SIGINT). The Spark session stays up for whoever runs next in this process."""
+    from ..infra.spark import create_spark
+    from ..infra.topics import ensure_topics
+    from ..refdata.catalog import load_catalog
+    from ..refdata.subscribers import load_subscribers
+    from ..stream import ProgressPrinter, run_until_stopped, start_stream
+
+    reference = load_catalog(catalog or settings.catalog_dir)
+    base = load_subscribers(subscribers or settings.subscribers_file)
+    ensure_topics(settings)
+    spark = create_spark(settings, "telecom-stream", ui_port=settings.spark_ui_port)
+    if spark.sparkContext.uiWebUrl:
+        say(f"Spark UI: {spark.sparkContext.uiWebUrl}")
+    listener = ProgressPrinter(say)
+    spark.streams.addListener(listener)
+    checkpoint = str(settings.rating_checkpoint)
+    say(f"rating {settings.topic_raw} -> {settings.topic_rated} / {settings.topic_rejected} "
+        f"(catalog {reference.version}, {len(base)} subscribers, trigger {options.trigger}, checkpoint {checkpoint})")
+    try:
+        run_until_stopped(start_stream(spark, settings, reference, base, options, checkpoint), say)
+    finally:
+        spark.streams.removeListener(listener)

@@ -1,0 +1,42 @@
+"""The traffic service: a generator over a catalog and a subscriber base, and its lines sent to `cdr.raw`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import UsageError
+from ..infra.settings import Settings
+
+if TYPE_CHECKING:
+    from ..generator import CdrGenerator, GeneratorOptions
+    from ..producer import ProduceStats
+
+
+def build_generator(settings: Settings, options: GeneratorOptions, catalog: Path | None = None,
+                    subscribers: Path | None = None, first: int | None = None) -> CdrGenerator:
+    """The generator for the catalog (and its traffic model) and the subscriber base (its `first`
+    subscribers when given); None paths are the settings' defaults."""
+    from ..generator import CdrGenerator, load_traffic
+    from ..refdata.catalog import load_catalog
+    from ..refdata.subscribers import load_subscribers
+
+    catalog_path = catalog or settings.catalog_dir
+    tariffs = load_catalog(catalog_path)
+    path = subscribers or settings.subscribers_file
+    if not Path(path).exists():
+        raise UsageError(f"{path}: subscriber file not found; create one with "
+                         f"`telecom generate --subscribers-only --out {path}`")
+    base = load_subscribers(path)
+    if first is not None:
+        if first < 1:
+            raise UsageError("--subscribers must be at least 1")
+        base = base[:first]
+    return CdrGenerator(tariffs, base, options, traffic=load_traffic(catalog_path, tariffs))
+
+
+def produce_generated(settings: Settings, generator: CdrGenerator) -> ProduceStats:
+    """Every line of the generator, keyed by subscriber, to the raw topic (the measured-best tuning)."""
+    from ..producer import encoded, produce
+
+    return produce(settings, settings.topic_raw, encoded(generator.batches(keyed=True)))
