@@ -274,3 +274,24 @@ def produce(settings: Settings, topic: str, batches: Iterable[Lines], tuning: Tu
 
 __all__ = ["CdrProducer", "ProduceStats", "Tuning", "codecs_available", "encoded", "file_batches", "limited",
            "produce", "subscriber_key"]
+
+
+def send_with_headers(settings: Settings, topic: str,
+                      records: Iterable[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]) -> int:
+    """Send `(key, value, headers)` records to `topic` and wait for every acknowledgement; returns the
+    count sent. Any failure is one error line (what was acknowledged stays sent)."""
+    from kafka.errors import KafkaError
+
+    producer = CdrProducer(settings, topic, create_topic=False)
+    try:
+        futures = [producer.producer.send(topic, value=value, key=key, headers=headers,
+                                          partition=None if key is None else producer.partition(key))
+                   for key, value, headers in records]
+        producer.producer.flush(timeout=FLUSH_TIMEOUT_S)
+        for future in futures:
+            future.get(timeout=FLUSH_TIMEOUT_S)
+    except KafkaError as exc:
+        raise TelecomError(f"sending to {topic} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        producer.close()
+    return len(futures)

@@ -201,3 +201,33 @@ def test_draft_final_rerun_and_late_cdrs(spark: Any, live: dict[str, Any], capsy
     report = json.loads((out / "reconciliation.json").read_text(encoding="utf-8"))
     assert report["rated"]["billed"] == 6
     assert report["late"] == {"records": 4, "billed_in": {"2026-11": 2}, "duplicates": 2, "pending": 0}
+
+
+LATE_JOINER = "212600000003"  # loaded into the subscriber base only after its CDRs were rejected
+
+
+def test_recycled_rejects_are_billed_once_and_counted_once(spark: Any, live: dict[str, Any], capsys: Any) -> None:
+    cdrs = [sms(f"joiner-{i}", LATE_JOINER, f"2026-10-{10 + i}T10:00:00+01:00") for i in range(3)]
+    produce(live, [*cdrs, sms("known-0", STAYING, "2026-10-05T10:00:00+01:00")])
+    drain(spark, live)
+    recycle = ["recycle", "--reason", "UNKNOWN_SUBSCRIBER", "--period", "2026-10"]
+    # The base is fixed: the subscriber arrives (active since 2020), the rejects are recycled and rated.
+    with live["subscribers"].open("a", encoding="utf-8") as base:
+        base.write(f"{LATE_JOINER},Late Joiner,3 Rue C,PAYG,2020-01-01,\n")
+    assert cli.main(recycle) == 0
+    assert "recycled 3 UNKNOWN_SUBSCRIBER record(s) of 2026-10" in capsys.readouterr().out
+    # Recycling again before and after the stream ran sends nothing twice.
+    assert cli.main(recycle) == 0
+    assert "recycled 0 " in capsys.readouterr().out
+    drain(spark, live)
+    assert cli.main(recycle) == 0
+    assert "recycled 0 " in capsys.readouterr().out
+    assert cli.main(["recycle", "--reason", "NO_SUCH_REASON"]) == 2
+    assert "is not a reason code" in capsys.readouterr().err
+
+    assert bill(live, "2026-10", OCT_FINAL_AS_OF) == 0
+    joiner = invoices(live, "2026-10")[LATE_JOINER]
+    assert [(line["type"], line["cdr_count"]) for line in joiner["lines"]] == [("recurring", 0), ("usage", 3)]
+    raw = reconciliation(live, "2026-10")["raw"]["run"]
+    assert (raw["records"], raw["rated"], raw["rejected"], raw["unexplained"]) == (4, 4, 0, 0)
+    assert raw["recycled"] == {"UNKNOWN_SUBSCRIBER": 3} and raw["balanced"]

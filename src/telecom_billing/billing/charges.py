@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from .. import money
 from ..contracts.limits import MAX_UNITS, MONEY_SCALE
 from ..contracts.records import DUPLICATE
+from ..contracts.records import RATED_FIELDS as CONTRACT_FIELDS
 from ..errors import TelecomError, UsageError
 from ..refdata.catalog import Catalog, Plan
 from ..refdata.subscribers import Subscriber, active_on
@@ -50,21 +51,10 @@ INVALID = "invalid"  # in the period, but a field billing needs is missing or ou
 NO_SUBSCRIBER = "no_subscriber"  # no subscriber with that msisdn is active on the event's local date
 # DUPLICATE (contracts.records): a later copy of a CDR, counted, billed once
 
-# The rated CDR fields billing reads (RULES.md section 16); money stays a string until cast.
-RATED_FIELDS: tuple[tuple[str, str], ...] = (
-    ("cdr_id", "string"),
-    ("record_type", "string"),
-    ("event_time", "string"),
-    ("msisdn", "string"),
-    ("zone", "string"),
-    ("quantity", "bigint"),
-    ("billable_units", "bigint"),
-    ("price", "string"),
-    ("per", "bigint"),
-    ("connect_fee", "string"),
-    ("charge", "string"),
-    ("rated_at", "string"),
-)
+# The rated CDR fields billing reads (RULES.md section 16, `contracts.records`); money stays a string until cast.
+BILLED_NAMES = ("cdr_id", "record_type", "event_time", "msisdn", "zone", "quantity", "billable_units", "price", "per",
+                "connect_fee", "charge", "rated_at")
+RATED_FIELDS: tuple[tuple[str, str], ...] = tuple((n, kind) for n, kind in CONTRACT_FIELDS if n in BILLED_NAMES)
 RATED_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in RATED_FIELDS)
 
 

@@ -300,9 +300,13 @@ def write_period(out: Path, period: Period, force: bool, fill: Callable[[Path], 
     Returns the period folder and what happened: `written`, `replaced` (with `force`) or
     `unchanged` (an identical period was already there; it is left as it was).
     """
-    final = period_dir(out, period)
-    out.mkdir(parents=True, exist_ok=True)
-    temporary = out / f".{final.name}.tmp-{uuid.uuid4().hex[:12]}"
+    return write_folder(period_dir(out, period), force, fill)
+
+
+def write_folder(final: Path, force: bool, fill: Callable[[Path], None]) -> tuple[Path, str]:
+    """`write_period` for any folder: filled in a temporary sibling, `_SUCCESS` added, renamed in."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:12]}"
     temporary.mkdir()
     try:
         fill(temporary)

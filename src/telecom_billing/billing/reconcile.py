@@ -185,6 +185,26 @@ def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame,
     )
 
 
+def collapse_recycled(classified: DataFrame, chains: DataFrame) -> DataFrame:
+    """One row per chain of a raw record and its recycled copies (DESIGN.md 7b, `corrections.recycle`):
+    the latest member's classification (a `duplicate` only when no member has a better one), with
+    `recycled_reason`, the first member's rejection reason, when the chain has been recycled.
+    `chains`: `partition`, `offset`, `timestamp`, `first_id` of every raw record."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from ..corrections.recycle import first_id, latest_members
+
+    chain = Window.partitionBy("first_id")
+    joined = classified.join(chains, ["partition", "offset"], "left").withColumns({
+        "_members": F.count(F.lit(1)).over(chain),
+        "_first_reason": F.max(F.when(first_id() == F.col("first_id"), F.col("reason"))).over(chain),
+    })
+    latest = latest_members(joined, worse_first=F.col("class") == DUPLICATE)
+    return latest.withColumn("recycled_reason", F.when(F.col("_members") > 1, F.col("_first_reason"))).drop(
+        "_members", "_first_reason", "first_id", "timestamp")
+
+
 def _beyond(committed: dict[int, int] | None) -> Column:
     """The raw record's offset is one the stream has not committed yet."""
     from pyspark.sql import functions as F
@@ -222,8 +242,10 @@ def raw_section(classified: DataFrame, lonely: DataFrame, catalog: Catalog, peri
 
     local = F.to_date(local_time(F.to_timestamp("event_time"), catalog.timezone))
     in_period = F.coalesce(local.between(F.lit(period.first_day), F.lit(period.last_day)), F.lit(False))
+    if "recycled_reason" not in classified.columns:
+        classified = classified.withColumn("recycled_reason", F.lit(None).cast("string"))
     rows = (classified.withColumn("in_period", in_period)
-            .groupBy("in_period", "class", "reason").agg(F.count(F.lit(1)).alias("n")).collect())
+            .groupBy("in_period", "class", "reason", "recycled_reason").agg(F.count(F.lit(1)).alias("n")).collect())
 
     def counts(selected: list[Any]) -> dict[str, Any]:
         by_class = {k: sum(r["n"] for r in selected if r["class"] == k) for k in (RATED, REJECTED, DUPLICATE,
@@ -232,8 +254,13 @@ def raw_section(classified: DataFrame, lonely: DataFrame, catalog: Catalog, peri
         for r in selected:
             if r["class"] == REJECTED:
                 reasons[r["reason"] or "?"] = reasons.get(r["reason"] or "?", 0) + r["n"]
+        recycled: dict[str, int] = {}
+        for r in selected:
+            if r["recycled_reason"] is not None:
+                recycled[r["recycled_reason"]] = recycled.get(r["recycled_reason"], 0) + r["n"]
         total = sum(r["n"] for r in selected)
         return {"records": total, **by_class, "rejected_by_reason": dict(sorted(reasons.items())),
+                "recycled": dict(sorted(recycled.items())),
                 "balanced": total == by_class[RATED] + by_class[REJECTED] + by_class[DUPLICATE] + by_class[IN_FLIGHT]}
 
     sample = (classified.where(F.col("class") == UNEXPLAINED)

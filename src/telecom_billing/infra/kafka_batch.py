@@ -39,8 +39,10 @@ def topic_offsets(settings: Settings, topic: str, timeout_s: float = 20.0) -> di
         consumer.close()
 
 
-def read_topic(spark: SparkSession, settings: Settings, topic: str, offsets: dict[int, tuple[int, int]]) -> DataFrame:
-    """A batch read of exactly `offsets` of `topic` (Kafka columns: value, topic, partition, offset, timestamp)."""
+def read_topic(spark: SparkSession, settings: Settings, topic: str, offsets: dict[int, tuple[int, int]],
+               headers: bool = False) -> DataFrame:
+    """A batch read of exactly `offsets` of `topic` (Kafka columns: key, value, topic, partition, offset,
+    timestamp, and `headers` when asked)."""
     import json
 
     from .kafka_clients import spark_kafka_options
@@ -49,4 +51,4 @@ def read_topic(spark: SparkSession, settings: Settings, topic: str, offsets: dic
     ending = {topic: {str(p): after for p, (_, after) in offsets.items()}}
     return (spark.read.format("kafka").options(**spark_kafka_options(settings))
             .option("subscribe", topic).option("startingOffsets", json.dumps(starting))
-            .option("endingOffsets", json.dumps(ending)).load())
+            .option("endingOffsets", json.dumps(ending)).option("includeHeaders", str(headers).lower()).load())

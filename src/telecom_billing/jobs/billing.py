@@ -63,6 +63,7 @@ class Inputs:
     raw: DataFrame | None = None
     rejected: DataFrame | None = None
     committed: dict[int, int] | None = None  # the stream's progress on cdr.raw (topics only)
+    chains: DataFrame | None = None  # raw records with their recycling chain (topics only)
 
 
 @dataclass
@@ -109,6 +110,7 @@ def topic_inputs(spark: SparkSession, settings: Settings, request: BillRequest,
     """Batch reads of the topics at offsets taken now (or given: a final's snapshot). The stream's
     progress is read first, so every raw record it has committed has its outcome in what is read."""
     from ..billing import charges
+    from ..corrections.recycle import with_chains
     from ..infra.checkpoint import committed_offsets
     from ..infra.kafka_batch import read_topic, topic_offsets
 
@@ -127,8 +129,9 @@ def topic_inputs(spark: SparkSession, settings: Settings, request: BillRequest,
     rejected_offsets = topic_offsets(settings, settings.topic_rejected)
     source["raw"] = {"topic": settings.topic_raw, "offsets": offsets_json(raw_offsets)}
     source["rejected"] = {"topic": settings.topic_rejected, "offsets": offsets_json(rejected_offsets)}
-    inputs.raw = read_topic(spark, settings, settings.topic_raw, raw_offsets).select(
-        "value", "topic", "partition", "offset", "timestamp")
+    raw = with_chains(read_topic(spark, settings, settings.topic_raw, raw_offsets, headers=True))
+    inputs.raw = raw.select("value", "topic", "partition", "offset", "timestamp")
+    inputs.chains = raw.select("partition", "offset", "timestamp", "first_id")
     inputs.rejected = rejected_frame(read_topic(spark, settings, settings.topic_rejected, rejected_offsets))
     return inputs
 
@@ -202,6 +205,8 @@ def raw_side(spark: SparkSession, inputs: Inputs, reference: Reference, period: 
     rated_ids = inputs.rated.select("cdr_id", "event_time").where("cdr_id IS NOT NULL")
     try:
         classified = reconcile.classify_raw(outcomes, rated_ids, inputs.rejected, inputs.committed)
+        if inputs.chains is not None:
+            classified = reconcile.collapse_recycled(classified, inputs.chains)
         lonely = reconcile.orphans(outcomes, rated_ids, inputs.rejected)
         return reconcile.raw_section(classified, lonely, reference.catalog, period)
     finally:
@@ -273,8 +278,10 @@ def bill_period(spark_factory: Callable[[], SparkSession], settings: Settings, r
         inputs = topic_inputs(spark, settings, request, raw_offsets=raw_snapshot)
     else:
         inputs = topic_inputs(spark, settings, request)
-    inputs.source.update(status=status, as_of=live.instant_text(request.as_of),
-                         cutoff=live.instant_text(live.cutoff(period, reference.catalog)))
+    inputs.source["status"] = status
+    if request.from_topics:  # the clock decided draft or final (files are final whatever the clock)
+        inputs.source.update(as_of=live.instant_text(request.as_of),
+                             cutoff=live.instant_text(live.cutoff(period, reference.catalog)))
     run = run_billing(spark, inputs, reference, period, status, finals, say)
     started = _step(say, f"writing {folder}")
     try:
