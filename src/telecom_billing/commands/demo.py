@@ -12,6 +12,10 @@ import argparse
 import dataclasses
 import shutil
 import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 from ..infra.broker import EmbeddedBroker
 from ..infra.settings import Settings, load_settings
@@ -26,6 +30,9 @@ DEMO_PERIOD = "2026-10"  # the generator's reference month
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", type=int, default=100_000, help="CDRs to generate for the month (default 100000)")
     parser.add_argument("--keep-broker", action="store_true", help="leave the broker running at the end")
+    parser.add_argument("--corrections", action="store_true",
+                        help="then correct the final month: a price fix rerated (credit notes), and the CDRs of "
+                             "subscribers loaded late recycled and billed as late usage on the next final")
 
 
 def _stage(title: str) -> float:
@@ -84,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
                              BillRequest(Period.parse(DEMO_PERIOD), out.resolve(), force=True), say)
         if result.billed is not None and result.report is not None:
             print_summary(result.billed, result.report)
+        if args.corrections:
+            show_corrections(settings, home, out.resolve())
     finally:
         _stop_spark()  # before the broker: a live session's Kafka clients would retry a gone broker
         if not args.keep_broker:
@@ -98,3 +107,76 @@ def run(args: argparse.Namespace) -> int:
     print(f"reconciliation:  {period_dir / 'reconciliation.json'}")
     print(f"demo finished in {time.monotonic() - begun:.0f} s")
     return 0
+
+
+# -- `--corrections`: DESIGN.md section 7b on the demo's final month ---------------------------------------
+
+FIX_FACTOR = Decimal("0.9")  # the price fix: the first priced rate of the first plan, 10 % cheaper
+
+
+def show_corrections(settings: Settings, home: Path, out: Path) -> None:
+    """A price fix rerated (change list, credit notes), then a subscriber base fixed with the numbers
+    that were rejected as unknown: their CDRs recycled, rated, and billed as late usage on the next
+    month's final invoices."""
+    from ..billing.charges import Period
+    from ..billing.live import cutoff
+    from ..infra.spark import create_spark
+    from ..jobs.billing import BillRequest, bill_period
+    from ..jobs.corrections import RecycleRequest, RerateRequest, recycle_rejected, rerate_period
+    from ..jobs.rating import run_stream
+    from ..refdata.catalog import load_catalog
+    from ..stream import StreamOptions
+
+    period, spark = Period.parse(DEMO_PERIOD), lambda: create_spark(settings, "telecom-corrections")
+    fixed = _fixed_catalog(settings.catalog_dir, home / "catalog-fix")
+    _stage(f"corrections 1: rerate {DEMO_PERIOD} under catalog {load_catalog(fixed).version} (a price fix)")
+    rerated = rerate_period(spark, settings, RerateRequest(period, fixed, settings.output_dir / "rerating", out,
+                                                           force=True), say)
+    say(f"{rerated.changes:,} CDRs change; {len(rerated.notes):,} credit/debit notes in {rerated.folder}")
+    base, joiners = _base_with_late_joiners(spark(), settings, home / "subscribers.csv")
+    _stage(f"corrections 2: {joiners} subscribers loaded late ({base}): recycle their rejected CDRs")
+    recycle_rejected(spark, settings, RecycleRequest("UNKNOWN_SUBSCRIBER", period), say)
+    run_stream(settings, StreamOptions(trigger="once"), subscribers=base, say=say)
+    following = Period(period.next_first_day.year, period.next_first_day.month)
+    as_of = cutoff(following, load_catalog(settings.catalog_dir))
+    _stage(f"bill {following.label} as of its cut-off: the recycled CDRs of {DEMO_PERIOD} are late usage")
+    result = bill_period(spark, settings, BillRequest(following, out, subscribers=base, force=True,
+                                                      as_of=as_of), say)
+    late = (result.report or {}).get("late_billed", {})
+    say(f"{late.get('billed', 0):,} late CDRs of {DEMO_PERIOD} billed on {following.label}'s final invoices "
+        f"({late.get('amount', '0.00')}), in {result.folder}")
+
+
+def _fixed_catalog(catalog_dir: Path, target: Path) -> Path:
+    """A copy of the catalog with a new version and the first priced rate of the first plan cheaper."""
+    import yaml
+
+    document = yaml.safe_load((catalog_dir / "catalog.yaml").read_text(encoding="utf-8"))
+    document["catalog_version"] = f"{document['catalog_version']}-fix1"
+    rate = next(r for r in document["plans"][0]["rates"] if Decimal(r["price"]) > 0)
+    rate["price"] = str((Decimal(rate["price"]) * FIX_FACTOR).quantize(Decimal("0.000001")).normalize())
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "catalog.yaml").write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return target
+
+
+def _base_with_late_joiners(spark: Any, settings: Settings, target: Path) -> tuple[Path, int]:
+    """The subscriber base plus, on the first plan since 2020, every number rejected as unknown that the
+    base does not have at all (a number it has was rejected outside its subscriber's dates)."""
+    from pyspark.sql import functions as F
+
+    from ..infra.kafka_batch import read_topic, topic_offsets
+    from ..refdata.catalog import load_catalog
+    from ..refdata.subscribers import Subscriber, load_subscribers, write_subscribers
+
+    rejected = read_topic(spark, settings, settings.topic_rejected, topic_offsets(settings, settings.topic_rejected))
+    fields = F.from_json(F.col("value").cast("string"), "reason string, msisdn string")
+    numbers = sorted(r[0] for r in rejected.select(fields.alias("r")).where(
+        "r.reason = 'UNKNOWN_SUBSCRIBER' AND r.msisdn IS NOT NULL").select("r.msisdn").distinct().collect())
+    plan = next(iter(load_catalog(settings.catalog_dir).plans))
+    known = load_subscribers(settings.subscribers_file)
+    taken = {s.msisdn for s in known}
+    joiners = [Subscriber(n, f"Late Joiner {i + 1}", "Loaded late", plan, date(2020, 1, 1))
+               for i, n in enumerate(n for n in numbers if n not in taken)]
+    write_subscribers(target, [*known, *joiners])
+    return target, len(joiners)

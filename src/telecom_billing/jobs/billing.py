@@ -205,12 +205,19 @@ def raw_side(spark: SparkSession, inputs: Inputs, reference: Reference, period: 
     rated_ids = inputs.rated.select("cdr_id", "event_time").where("cdr_id IS NOT NULL")
     try:
         classified = reconcile.classify_raw(outcomes, rated_ids, inputs.rejected, inputs.committed)
-        if inputs.chains is not None:
+        if inputs.chains is not None and _has_recycled(inputs.chains):
             classified = reconcile.collapse_recycled(classified, inputs.chains)
         lonely = reconcile.orphans(outcomes, rated_ids, inputs.rejected)
         return reconcile.raw_section(classified, lonely, reference.catalog, period)
     finally:
         outcomes.unpersist()
+
+
+def _has_recycled(chains: DataFrame) -> bool:
+    """Any raw record recycled? (Collapsing chains costs a shuffle of every raw record; skip it when none is.)"""
+    from ..corrections.recycle import first_id
+
+    return bool(chains.where(chains["first_id"] != first_id()).limit(1).count())
 
 
 @dataclass
