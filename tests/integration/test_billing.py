@@ -497,7 +497,8 @@ def test_classify_raw_records(spark: Any) -> None:
     section = reconcile.raw_section(reconcile.classify_raw(outcomes, rated, rejected), lonely, CATALOG,
                                     Period.parse("2026-10"))
     assert section["run"] == {"records": 6, "rated": 2, "rejected": 2, "duplicate": 1, "in_flight": 0, "unexplained": 1,
-                              "rejected_by_reason": {"FUTURE_TIMESTAMP": 1, "MISSING_FIELD": 1}, "balanced": False}
+                              "rejected_by_reason": {"FUTURE_TIMESTAMP": 1, "MISSING_FIELD": 1}, "recycled": {},
+                              "balanced": False}
     assert (section["period"]["records"], section["period"]["rated"], section["period"]["duplicate"]) == (4, 1, 1)
     assert section["orphans"] == 2
     reasons = sorted(u["reason"] for u in section["unexplained_sample"])
@@ -533,7 +534,7 @@ def test_reconcile_raw_records_from_files(spark: Any, inputs: dict[str, Path], t
     assert report["raw"]["run"] == {"records": 6, "rated": 3, "rejected": 2, "duplicate": 1, "in_flight": 0,
                                     "unexplained": 0,
                                     "rejected_by_reason": {"MALFORMED_JSON": 1, "UNKNOWN_SUBSCRIBER": 1},
-                                    "balanced": True}
+                                    "recycled": {}, "balanced": True}
     assert report["raw"]["period"]["records"] == 5, "the malformed record has no event time, hence no period"
     assert (report["rated"]["billed"], report["unexplained_total"]) == (3, 0)
 

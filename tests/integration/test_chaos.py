@@ -35,6 +35,7 @@ import pytest
 
 from telecom_billing import cli
 from telecom_billing.infra.broker import EmbeddedBroker, free_port
+from telecom_billing.infra.checkpoint import committed_offsets
 from telecom_billing.infra.kafka_batch import topic_offsets
 from telecom_billing.infra.settings import Settings, load_settings
 from telecom_billing.infra.topics import ensure_topics
@@ -329,21 +330,10 @@ class OutputWatch:
         self.consumer.close()
 
 
-def _committed_offsets(checkpoint: Path, topic: str) -> dict[int, int]:
-    """The raw offsets up to which the query has committed its output: the end offsets of the last batch in
-    Spark's commit log, read from its offset log (a version line, a metadata line, one JSON line per source)."""
-    query = checkpoint / "rating"
-    commits = [int(p.name) for p in (query / "commits").glob("[0-9]*") if p.name.isdigit()]
-    if not commits:
-        return {}
-    last = (query / "offsets" / str(max(commits))).read_text(encoding="utf-8").splitlines()[-1]
-    return {int(p): int(o) for p, o in json.loads(last).get(topic, {}).items()}
-
-
 def _drain_and_stop(run: StreamRun, settings: Settings) -> None:
     """Let `run` process everything in the raw topic, then stop it with SIGTERM (a clean exit)."""
     end = {p: after for p, (_, after) in topic_offsets(settings, settings.topic_raw).items()}
-    run.wait_for(lambda: _committed_offsets(settings.checkpoint_dir, settings.topic_raw) == end,
+    run.wait_for(lambda: committed_offsets(settings.rating_checkpoint, settings.topic_raw) == end,
                  "commit of the whole raw topic")
     assert run.stop() == 0, run.tail()
 
@@ -476,3 +466,44 @@ def test_broker_stopped_and_killed_under_the_stream(month: Month, expected: Expe
         if run is not None:
             run.close()
         broker.stop()
+
+
+LATE = 40  # subscribers missing from the base while the month streams, loaded before the recycle
+
+
+def test_recycle_with_the_stream_killed_bills_once(month: Month, expected: Expected, kafka_bootstrap: str,
+                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The month streams against a base without its last LATE subscribers (their CDRs are rejected
+    UNKNOWN_SUBSCRIBER); the base is fixed, the stream restarted on it, the rejects recycled, and the
+    stream SIGKILLed while it writes the recycled records, then restarted. The bill equals the file
+    driver's on the whole base: every recycled CDR billed once, every raw record counted once."""
+    partial = tmp_path / "partial.csv"
+    base = month.subscribers.read_text(encoding="utf-8").splitlines(keepends=True)
+    partial.write_text("".join(base[:-LATE]), encoding="utf-8")
+    settings = _pipeline(kafka_bootstrap, tmp_path / "checkpoints")
+    stats = produce(settings, settings.topic_raw, iter([(month.lines, None)]))
+    assert (stats.sent, stats.failed) == (len(month.lines), 0)
+    output = OutputWatch(settings)
+    runs = [StreamRun(settings, partial, tmp_path / "stream.log")]
+    try:
+        _drain_and_stop(runs[0], settings)
+        runs.append(StreamRun(settings, month.subscribers, tmp_path / "stream.log"))
+        runs[1].wait_for(runs[1].started.is_set, "query start")
+        for name, value in _environment(settings).items():
+            if name.startswith("TELECOM_"):
+                monkeypatch.setenv(name, value)
+        before = output.records()
+        assert cli.main(["recycle", "--reason", "UNKNOWN_SUBSCRIBER"]) == 0
+        runs[1].wait_for(functools.partial(output.more_than, before), "output records")
+        assert runs[1].kill() == -signal.SIGKILL
+        assert cli.main(["recycle", "--reason", "UNKNOWN_SUBSCRIBER"]) == 0  # in flight: nothing sent twice
+        runs.append(StreamRun(settings, month.subscribers, tmp_path / "stream.log"))
+        _drain_and_stop(runs[2], settings)
+    finally:
+        output.close()
+        for run in runs:
+            run.close()
+    report = _bill_from_topic_equals_expected(settings, month, expected, tmp_path / "bill", monkeypatch)
+    assert report["raw"]["run"]["recycled"]["UNKNOWN_SUBSCRIBER"] > expected.counts["rejected_by_reason"].get(
+        "UNKNOWN_SUBSCRIBER", 0), "the late subscribers' CDRs were recycled, as were the unknown numbers"
+

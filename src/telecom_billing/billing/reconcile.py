@@ -187,7 +187,7 @@ def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame,
 
 def collapse_recycled(classified: DataFrame, chains: DataFrame) -> DataFrame:
     """One row per chain of a raw record and its recycled copies (DESIGN.md 7b, `corrections.recycle`):
-    the latest member's classification (a `duplicate` only when no member has a better one), with
+    the latest member's classification (`rated` when any member was rated), with
     `recycled_reason`, the first member's rejection reason, when the chain has been recycled.
     `chains`: `partition`, `offset`, `timestamp`, `first_id` of every raw record."""
     from pyspark.sql import Window
@@ -200,7 +200,7 @@ def collapse_recycled(classified: DataFrame, chains: DataFrame) -> DataFrame:
         "_members": F.count(F.lit(1)).over(chain),
         "_first_reason": F.max(F.when(first_id() == F.col("first_id"), F.col("reason"))).over(chain),
     })
-    latest = latest_members(joined, worse_first=F.col("class") == DUPLICATE)
+    latest = latest_members(joined, worse_first=F.col("class") != RATED)
     return latest.withColumn("recycled_reason", F.when(F.col("_members") > 1, F.col("_first_reason"))).drop(
         "_members", "_first_reason", "first_id", "timestamp")
 
