@@ -7,6 +7,7 @@ figures give the same bytes.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
@@ -57,12 +58,20 @@ def format_quantity(quantity: int, service: str | None) -> str:
     return f"{int(quantity)} days"
 
 
-def invoice_file(invoice: dict[str, Any]) -> str:
-    """`<invoice_number>.html`, after checking the number is ours (never a path from record content)."""
-    number = invoice["invoice_number"]
-    if not INVOICE_NUMBER.fullmatch(number):
-        raise TelecomError(f"refusing to name a file after {number!r}: not an invoice number")
+def html_file(number: str, pattern: re.Pattern[str], what: str) -> str:
+    """`<number>.html`, after checking the number is one of ours (never a path from record content)."""
+    if not pattern.fullmatch(number):
+        raise TelecomError(f"refusing to name a file after {number!r}: not {what}")
     return f"{number}.html"
+
+
+def invoice_file(invoice: dict[str, Any]) -> str:
+    return html_file(invoice["invoice_number"], INVOICE_NUMBER, "an invoice number")
+
+
+def tax_percent(tax_rate: str) -> str:
+    """`0.20` -> `20`, `0.075` -> `7.5`: the catalog's tax rate as a percentage, for people."""
+    return format((Decimal(tax_rate) * 100).normalize(), "f")
 
 
 def render_invoices(invoices: Sequence[dict[str, Any]], folder: Path) -> None:
@@ -71,8 +80,7 @@ def render_invoices(invoices: Sequence[dict[str, Any]], folder: Path) -> None:
     for invoice in invoices:
         allowances = [{**a, "share": (Decimal(a["used"]) * 100 / a["quantity"]).quantize(Decimal(1))}
                       for a in invoice["allowances"]]
-        html = template.render(invoice=invoice, allowances=allowances,
-                               tax_percent=format((Decimal(invoice["tax_rate"]) * 100).normalize(), "f"))
+        html = template.render(invoice=invoice, allowances=allowances, tax_percent=tax_percent(invoice["tax_rate"]))
         (folder / invoice_file(invoice)).write_text(html, encoding="utf-8")
 
 

@@ -8,26 +8,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..billing.report import PLOTS_DIR, REPORT_FILE, _empty, _environment, _figure, _save
-from ..errors import TelecomError
+from ..billing.report import PLOTS_DIR, REPORT_FILE, _empty, _environment, _figure, _save, html_file, tax_percent
 from .adjustments import NOTE_NUMBER
 
 TOP = 20
 
 
 def note_file(note: dict[str, Any]) -> str:
-    """`<note_number>.html`, after checking the number is ours."""
-    number = note["note_number"]
-    if not NOTE_NUMBER.fullmatch(number):
-        raise TelecomError(f"refusing to name a file after {number!r}: not a note number")
-    return f"{number}.html"
+    return html_file(note["note_number"], NOTE_NUMBER, "a note number")
 
 
 def render_notes(notes: Sequence[dict[str, Any]], folder: Path) -> None:
     template = _environment().get_template("note.html.j2")
     folder.mkdir(parents=True, exist_ok=True)
     for note in notes:
-        html = template.render(note=note, tax_percent=format((Decimal(note["tax_rate"]) * 100).normalize(), "f"))
+        html = template.render(note=note, tax_percent=tax_percent(note["tax_rate"]))
         (folder / note_file(note)).write_text(html, encoding="utf-8")
 
 
