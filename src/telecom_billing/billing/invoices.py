@@ -278,13 +278,14 @@ def manifest(billed: Billed, reconciliation: dict[str, Any], source: dict[str, A
 def write_contents(folder: Path, billed: Billed, frames: BillingFrames, reconciliation: dict[str, Any],
                    source: dict[str, Any]) -> None:
     """Every file of the period folder but `_SUCCESS`; the manifest last, with the others' checksums.
-    A final period also lists the `cdr_id`s it billed."""
+    A final period billed from the topic also lists the `cdr_id`s it billed: the ledger later finals
+    read (a final from files is the whole truth and takes part in no ledger)."""
     from . import report
 
     (folder / INVOICES_FILE).write_text(invoices_text(billed.invoices), encoding="utf-8")
     (folder / SUMMARY_FILE).write_text(summary_text(billed.invoices), encoding="utf-8")
     write_parquet_file(lines_frame(frames, billed.period), folder / LINES_FILE, ("invoice_number", "line_no"))
-    if billed.invoice_status == "final":
+    if billed.invoice_status == "final" and source["kind"] == "topics":
         write_parquet_file(frames.billed_cdrs.select(*BILLED_CDRS_COLUMNS), folder / BILLED_CDRS_FILE,
                            BILLED_CDRS_COLUMNS)
     report.render_invoices(billed.invoices, folder / HTML_DIR)
