@@ -109,12 +109,13 @@ def rating_stages(ref: Reference) -> list[tuple[str, Stage]]:
     ]
 
 
-def mediate(raw: DataFrame, ref: Reference, now: Column) -> DataFrame:
-    """Raw rows (`KAFKA_COLUMNS`) -> `MEDIATED_COLUMNS`: normalized, checked, enriched, identified."""
-    mediated = raw.select(*KAFKA_COLUMNS)
+def mediate(raw: DataFrame, ref: Reference, now: Column, carry: tuple[str, ...] = ()) -> DataFrame:
+    """Raw rows (`KAFKA_COLUMNS`) -> `MEDIATED_COLUMNS`: normalized, checked, enriched, identified.
+    `carry`: more columns of `raw`, passed through unchanged."""
+    mediated = raw.select(*KAFKA_COLUMNS, *carry)
     for _, stage in mediation_stages(ref, clock(raw.sparkSession, now)):
         mediated = mediated.transform(stage)
-    return mediated.select(*MEDIATED_COLUMNS)
+    return mediated.select(*MEDIATED_COLUMNS, *carry)
 
 
 def rate(mediated: DataFrame, ref: Reference) -> DataFrame:

@@ -21,6 +21,7 @@ from pyspark.sql.streaming import StreamingQueryListener
 
 from .contracts.limits import MAX_RECORD_BYTES
 from .contracts.records import KAFKA_COLUMNS
+from .corrections.recycle import RECYCLE_RUN, header
 from .errors import TelecomError, UsageError
 from .infra.kafka_clients import spark_kafka_options
 from .infra.settings import Settings
@@ -58,10 +59,12 @@ def rating_query_frame(spark: SparkSession, settings: Settings, catalog: Catalog
               .option("failOnDataLoss", "true"))
     if options.max_offsets_per_trigger and not options.real_time:  # real-time mode reads without a cap
         reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
-    raw = reader.load().select(*KAFKA_COLUMNS)
+    # A recycled copy's run (header `recycle_run`) is part of its deduplication key.
+    raw = reader.option("includeHeaders", "true").load().select(
+        *KAFKA_COLUMNS, header(F.col("headers"), RECYCLE_RUN).alias("recycle_run"))
     now = F.current_timestamp()  # one value per micro-batch
     ref = Reference.build(spark, catalog, subscribers)
-    mediated = mediate(raw, ref, now)
+    mediated = mediate(raw, ref, now, carry=("recycle_run",))
     if not options.real_time:  # real-time mode runs stateless queries only: billing drops the copies
         mediated = drop_stream_duplicates(mediated.withColumn("dedup_key", dedup_key()), options.dedup_window)
     return to_kafka_records(rate(mediated, ref), settings.topic_rated, settings.topic_rejected)

@@ -208,14 +208,15 @@ LATE_JOINER = "212600000003"  # loaded into the subscriber base only after its C
 
 def test_recycled_rejects_are_billed_once_and_counted_once(spark: Any, live: dict[str, Any], capsys: Any) -> None:
     cdrs = [sms(f"joiner-{i}", LATE_JOINER, f"2026-10-{10 + i}T10:00:00+01:00") for i in range(3)]
-    produce(live, [*cdrs, sms("known-0", STAYING, "2026-10-05T10:00:00+01:00")])
+    # joiner-0 twice: rejected before deduplication, both copies are recycled; the second is its duplicate.
+    produce(live, [*cdrs, cdrs[0], sms("known-0", STAYING, "2026-10-05T10:00:00+01:00")])
     drain(spark, live)
     recycle = ["recycle", "--reason", "UNKNOWN_SUBSCRIBER", "--period", "2026-10"]
     # The base is fixed: the subscriber arrives (active since 2020), the rejects are recycled and rated.
     with live["subscribers"].open("a", encoding="utf-8") as base:
         base.write(f"{LATE_JOINER},Late Joiner,3 Rue C,PAYG,2020-01-01,\n")
     assert cli.main(recycle) == 0
-    assert "recycled 3 UNKNOWN_SUBSCRIBER record(s) of 2026-10" in capsys.readouterr().out
+    assert "recycled 4 UNKNOWN_SUBSCRIBER record(s) of 2026-10" in capsys.readouterr().out
     # Recycling again before and after the stream ran sends nothing twice.
     assert cli.main(recycle) == 0
     assert "recycled 0 " in capsys.readouterr().out
@@ -229,5 +230,31 @@ def test_recycled_rejects_are_billed_once_and_counted_once(spark: Any, live: dic
     joiner = invoices(live, "2026-10")[LATE_JOINER]
     assert [(line["type"], line["cdr_count"]) for line in joiner["lines"]] == [("recurring", 0), ("usage", 3)]
     raw = reconciliation(live, "2026-10")["raw"]["run"]
-    assert (raw["records"], raw["rated"], raw["rejected"], raw["unexplained"]) == (4, 4, 0, 0)
-    assert raw["recycled"] == {"UNKNOWN_SUBSCRIBER": 3} and raw["balanced"]
+    assert (raw["records"], raw["rated"], raw["duplicate"], raw["rejected"], raw["unexplained"]) == (5, 4, 1, 0, 0)
+    assert raw["recycled"] == {"UNKNOWN_SUBSCRIBER": 4} and raw["balanced"]
+
+
+MISPLANNED = "212600000004"  # loaded with a plan the catalog does not have, corrected later
+
+
+def test_no_rate_rejects_recycled_inside_the_dedup_window_are_rated(spark: Any, live: dict[str, Any],
+                                                                    capsys: Any) -> None:
+    """A NO_RATE record passed deduplication before it was rejected: its recycled copy, minutes later
+    (well inside the stream's 24-hour window), is rated, not dropped as a copy of it."""
+    with live["subscribers"].open("a", encoding="utf-8") as base:
+        base.write(f"{MISPLANNED},Misplanned Subscriber,4 Rue D,GOLD_2027,2020-01-01,\n")
+    cdrs = [sms(f"misplanned-{i}", MISPLANNED, f"2026-10-{10 + i}T10:00:00+01:00") for i in range(2)]
+    produce(live, [*cdrs, cdrs[1]])  # the copy of misplanned-1 is a duplicate: never recycled
+    drain(spark, live)
+    fixed = live["subscribers"].read_text(encoding="utf-8").replace("GOLD_2027", "PAYG")
+    live["subscribers"].write_text(fixed, encoding="utf-8")
+    assert cli.main(["recycle", "--reason", "NO_RATE"]) == 0
+    assert "recycled 2 NO_RATE record(s)" in capsys.readouterr().out
+    drain(spark, live)
+
+    assert bill(live, "2026-10", OCT_FINAL_AS_OF) == 0
+    misplanned = invoices(live, "2026-10")[MISPLANNED]
+    assert [(line["type"], line["cdr_count"]) for line in misplanned["lines"]] == [("recurring", 0), ("usage", 2)]
+    raw = reconciliation(live, "2026-10")["raw"]["run"]
+    assert (raw["records"], raw["rated"], raw["duplicate"], raw["rejected"], raw["unexplained"]) == (3, 2, 1, 0, 0)
+    assert raw["recycled"] == {"NO_RATE": 2} and raw["balanced"]

@@ -4,6 +4,10 @@ that rejected them is fixed, and the chains they form.
 A raw record and its recycled copies form one *chain*, named by the `partition:offset` of its first
 raw record: a recycled copy carries it in its `recycled_from` Kafka header. A chain's outcome is its
 latest member's (arrival order), so a record rejected and then recycled counts once.
+
+Each `telecom recycle` run also names itself in the `recycle_run` header of the copies it sends: the
+stream deduplicates a recycled copy against the copies of the same run only, never against the
+record it recycles (`mediation.dedup.dedup_key`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,15 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
 RECYCLED_FROM = "recycled_from"
+RECYCLE_RUN = "recycle_run"
+
+
+def header(headers: Column, key: str) -> Column:
+    """The value of a raw record's Kafka header `key` as text; null when it has none."""
+    from pyspark.sql import functions as F
+
+    found = F.filter(headers, lambda h: h["key"] == F.lit(key))
+    return F.element_at(found, 1)["value"].cast("string")
 
 
 def first_id(headers: Column | None = None) -> Column:
@@ -23,8 +36,7 @@ def first_id(headers: Column | None = None) -> Column:
     own = F.concat_ws(":", F.col("partition").cast("string"), F.col("offset").cast("string"))
     if headers is None:
         return own
-    header = F.filter(headers, lambda h: h["key"] == F.lit(RECYCLED_FROM))
-    return F.coalesce(F.element_at(header, 1)["value"].cast("string"), own)
+    return F.coalesce(header(headers, RECYCLED_FROM), own)
 
 
 def with_chains(raw: DataFrame) -> DataFrame:

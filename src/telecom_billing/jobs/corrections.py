@@ -227,11 +227,13 @@ class RecycleRequest:
 def recycle_rejected(spark_factory: Callable[[], SparkSession], settings: Settings, request: RecycleRequest,
                      say: Say = print) -> int:
     """Send the rejected records of `request.reason` back to `cdr.raw` (their original bytes and key,
-    header `recycled_from` = their chain); returns how many were sent."""
+    header `recycled_from` = their chain, `recycle_run` = this run); returns how many were sent."""
+    from uuid import uuid4
+
     from pyspark.sql import functions as F
 
     from ..contracts.reasons import Reason
-    from ..corrections.recycle import RECYCLED_FROM, eligible
+    from ..corrections.recycle import RECYCLE_RUN, RECYCLED_FROM, eligible
     from ..infra.kafka_batch import read_topic, topic_offsets
     from ..producer import send_with_headers
     from .billing import rejected_frame
@@ -246,8 +248,10 @@ def recycle_rejected(spark_factory: Callable[[], SparkSession], settings: Settin
     if request.period is not None:
         chosen = chosen.where(_event_month(request, settings) == F.lit(request.period.label))
     rows = chosen.orderBy("partition", "offset").collect()
+    run = uuid4().hex.encode()
     sent = send_with_headers(settings, settings.topic_raw,
-                             ((r["key"], r["value"], [(RECYCLED_FROM, r["first_id"].encode())]) for r in rows))
+                             ((r["key"], r["value"], [(RECYCLED_FROM, r["first_id"].encode()), (RECYCLE_RUN, run)])
+                              for r in rows))
     scope = f" of {request.period.label}" if request.period else ""
     say(f"recycled {sent:,} {request.reason} record(s){scope} to {settings.topic_raw}")
     return sent

@@ -31,8 +31,12 @@ def mark_duplicates(df: DataFrame) -> DataFrame:
 
 def dedup_key() -> Column:
     """What the stream deduplicates on: the cdr_id of a deduplicated record, else the record's own
-    Kafka coordinates (so it never collides)."""
-    return F.when(deduplicated(), F.concat(F.lit("id:"), F.col("cdr_id"))).otherwise(
+    Kafka coordinates (so it never collides). A recycled copy (DESIGN.md 7b: `recycle_run`, the
+    `telecom recycle` run that sent it) is a duplicate of the same run's copies of its cdr_id only,
+    never of the record it recycles, which may have passed deduplication before it was rejected."""
+    by_id = F.concat(F.lit("id:"), F.col("cdr_id"))
+    by_run = F.when(F.col("recycle_run").isNotNull(), F.concat(by_id, F.lit("#recycle:"), F.col("recycle_run")))
+    return F.when(deduplicated(), F.coalesce(by_run, by_id)).otherwise(
         F.concat_ws(":", F.lit("raw"), F.col("partition"), F.col("offset")))
 
 
