@@ -20,15 +20,12 @@ from ..generator import (
     REFERENCE_MONTH,
     CdrGenerator,
     GeneratorOptions,
-    Traffic,
     WriteStats,
     default_labels_path,
     generate_subscribers,
-    load_traffic,
     write_cdrs,
 )
 from ..infra.settings import Settings, load_settings
-from ..refdata.catalog import Catalog, load_catalog
 
 NAME = "generate"
 HELP = "generate realistic CDRs (canonical or legacy) with labelled defects, or the subscriber base"
@@ -77,13 +74,6 @@ def options_from_args(args: argparse.Namespace) -> GeneratorOptions:
                             rate=args.rate, defects=args.defects)
 
 
-def catalog_and_traffic(args: argparse.Namespace, settings: Settings) -> tuple[Catalog, Traffic]:
-    """The catalog named by the flags, and its traffic model."""
-    path = args.catalog or settings.catalog_dir
-    catalog = load_catalog(path)
-    return catalog, load_traffic(path, catalog)
-
-
 def generator_from_args(args: argparse.Namespace, settings: Settings) -> CdrGenerator:
     """The generator the flags name (catalog, its traffic, subscriber base, options)."""
     from ..jobs.traffic import build_generator
@@ -113,9 +103,10 @@ def _opened(path: Path | None) -> Iterator[IO[str]]:
 
 
 def _write_base(args: argparse.Namespace, settings: Settings) -> int:
+    from ..jobs.traffic import catalog_and_traffic
     from ..refdata.subscribers import write_subscribers
 
-    catalog, traffic = catalog_and_traffic(args, settings)
+    catalog, traffic = catalog_and_traffic(args.catalog or settings.catalog_dir)
     out = args.out or settings.subscribers_file
     base = generate_subscribers(catalog, args.subscribers or DEFAULT_SUBSCRIBERS, args.seed, traffic=traffic)
     out.parent.mkdir(parents=True, exist_ok=True)

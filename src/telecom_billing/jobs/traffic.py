@@ -9,20 +9,19 @@ from ..errors import UsageError
 from ..infra.settings import Settings
 
 if TYPE_CHECKING:
-    from ..generator import CdrGenerator, GeneratorOptions
+    from ..generator import CdrGenerator, GeneratorOptions, Traffic
     from ..producer import ProduceStats
+    from ..refdata.catalog import Catalog
 
 
 def build_generator(settings: Settings, options: GeneratorOptions, catalog: Path | None = None,
                     subscribers: Path | None = None, first: int | None = None) -> CdrGenerator:
     """The generator for the catalog (and its traffic model) and the subscriber base (its `first`
     subscribers when given); None paths are the settings' defaults."""
-    from ..generator import CdrGenerator, load_traffic
-    from ..refdata.catalog import load_catalog
+    from ..generator import CdrGenerator
     from ..refdata.subscribers import load_subscribers
 
-    catalog_path = catalog or settings.catalog_dir
-    tariffs = load_catalog(catalog_path)
+    tariffs, traffic = catalog_and_traffic(catalog or settings.catalog_dir)
     path = subscribers or settings.subscribers_file
     if not Path(path).exists():
         raise UsageError(f"{path}: subscriber file not found; create one with "
@@ -32,7 +31,16 @@ def build_generator(settings: Settings, options: GeneratorOptions, catalog: Path
         if first < 1:
             raise UsageError("--subscribers must be at least 1")
         base = base[:first]
-    return CdrGenerator(tariffs, base, options, traffic=load_traffic(catalog_path, tariffs))
+    return CdrGenerator(tariffs, base, options, traffic=traffic)
+
+
+def catalog_and_traffic(path: Path) -> tuple[Catalog, Traffic]:
+    """The catalog in folder `path`, and its traffic model (the `traffic.yaml` beside it)."""
+    from ..generator import load_traffic
+    from ..refdata.catalog import load_catalog
+
+    catalog = load_catalog(path)
+    return catalog, load_traffic(path, catalog)
 
 
 def produce_generated(settings: Settings, generator: CdrGenerator) -> ProduceStats:
