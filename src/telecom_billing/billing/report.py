@@ -24,7 +24,7 @@ SERVICE_COLOURS = {"voice": "#1f77b4", "sms": "#ff7f0e", "data": "#2ca02c"}
 SERVICE_NAMES = {"voice": "Voice", "sms": "SMS", "data": "Data"}
 
 
-def _environment() -> Any:
+def template_environment() -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     env = Environment(loader=PackageLoader("telecom_billing", "templates"),
@@ -75,7 +75,7 @@ def tax_percent(tax_rate: str) -> str:
 
 
 def render_invoices(invoices: Sequence[dict[str, Any]], folder: Path) -> None:
-    template = _environment().get_template("invoice.html.j2")
+    template = template_environment().get_template("invoice.html.j2")
     folder.mkdir(parents=True, exist_ok=True)
     for invoice in invoices:
         allowances = [{**a, "share": (Decimal(a["used"]) * 100 / a["quantity"]).quantize(Decimal(1))}
@@ -101,7 +101,7 @@ def render_report(invoices: Sequence[dict[str, Any]], hourly: Sequence[dict[str,
     for name, draw in figures.items():
         draw(plots / name)
     currency = invoices[0]["currency"] if invoices else reconciliation["amounts"]["currency"]
-    html = _environment().get_template("report.html.j2").render(
+    html = template_environment().get_template("report.html.j2").render(
         report=reconciliation, revenue=revenue, top=top, allowances=allowances, currency=currency,
         plots={name.removesuffix(".png"): f"{PLOTS_DIR}/{name}" for name in figures}, html_dir=html_dir,
         invoice_file=invoice_file, invoice_count=len(invoices))
@@ -138,26 +138,26 @@ def allowance_use(invoices: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 # -- plots ---------------------------------------------------------------------------------------------
 
 
-def _figure(height: float = 4.0) -> Any:
+def new_figure(height: float = 4.0) -> Any:
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8, height), dpi=100, layout="constrained")
     return figure, figure.subplots()
 
 
-def _save(figure: Any, path: Path) -> None:
+def save_figure(figure: Any, path: Path) -> None:
     figure.savefig(path, format="png", metadata={"Software": None})
 
 
-def _empty(ax: Any, text: str) -> None:
+def empty_plot(ax: Any, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
     ax.set_axis_off()
 
 
 def _plot_revenue(revenue: Sequence[dict[str, Any]], path: Path) -> None:
-    figure, ax = _figure(max(3.0, 0.3 * len(revenue) + 1.5))
+    figure, ax = new_figure(max(3.0, 0.3 * len(revenue) + 1.5))
     if not revenue:
-        _empty(ax, "no usage in this period")
+        empty_plot(ax, "no usage in this period")
     else:
         names = [f"{r['service']} / {label(r['zone'])}" for r in revenue]
         values = [float(Decimal(r["amount"])) for r in revenue]  # plotting only, never a money path
@@ -165,13 +165,13 @@ def _plot_revenue(revenue: Sequence[dict[str, Any]], path: Path) -> None:
         ax.invert_yaxis()
         ax.set_xlabel("usage revenue, before tax")
         ax.set_title("Revenue by service and zone")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def _plot_hours(hourly: Sequence[dict[str, Any]], path: Path) -> None:
-    figure, ax = _figure()
+    figure, ax = new_figure()
     if not hourly:
-        _empty(ax, "no usage in this period")
+        empty_plot(ax, "no usage in this period")
     else:
         for service in sorted({h["service"] for h in hourly}):
             counts = {h["local_hour"]: h["cdrs"] for h in hourly if h["service"] == service}
@@ -182,13 +182,13 @@ def _plot_hours(hourly: Sequence[dict[str, Any]], path: Path) -> None:
         ax.set_ylabel("CDRs")
         ax.legend()
         ax.set_title("Usage by hour of day")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def _plot_allowances(allowances: Sequence[dict[str, Any]], path: Path) -> None:
-    figure, ax = _figure(max(3.0, 0.45 * len(allowances) + 1.5))
+    figure, ax = new_figure(max(3.0, 0.45 * len(allowances) + 1.5))
     if not allowances:
-        _empty(ax, "no allowances in the billed plans")
+        empty_plot(ax, "no allowances in the billed plans")
     else:
         names = [f"{a['plan_id']} / {label(a['name'])}" for a in allowances]
         positions = range(len(allowances))
@@ -202,16 +202,16 @@ def _plot_allowances(allowances: Sequence[dict[str, Any]], path: Path) -> None:
         ax.set_xlabel("%")
         ax.legend(loc="lower right")
         ax.set_title("Allowance use")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def _plot_top(top: Sequence[dict[str, Any]], path: Path) -> None:
-    figure, ax = _figure()
+    figure, ax = new_figure()
     if not top:
-        _empty(ax, "no invoices in this period")
+        empty_plot(ax, "no invoices in this period")
     else:
         ax.barh([i["invoice_number"] for i in top], [float(Decimal(i["total"])) for i in top], color="#9467bd")
         ax.invert_yaxis()
         ax.set_xlabel(f"invoice total, {top[0]['currency']}")
         ax.set_title(f"Top {len(top)} invoices")
-    _save(figure, path)
+    save_figure(figure, path)

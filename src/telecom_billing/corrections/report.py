@@ -8,7 +8,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..billing.report import PLOTS_DIR, REPORT_FILE, _empty, _environment, _figure, _save, html_file, tax_percent
+from ..billing.report import (
+    PLOTS_DIR,
+    REPORT_FILE,
+    empty_plot,
+    html_file,
+    new_figure,
+    save_figure,
+    tax_percent,
+    template_environment,
+)
 from .adjustments import NOTE_NUMBER
 
 TOP = 20
@@ -19,7 +28,7 @@ def note_file(note: dict[str, Any]) -> str:
 
 
 def render_notes(notes: Sequence[dict[str, Any]], folder: Path) -> None:
-    template = _environment().get_template("note.html.j2")
+    template = template_environment().get_template("note.html.j2")
     folder.mkdir(parents=True, exist_ok=True)
     for note in notes:
         html = template.render(note=note, tax_percent=tax_percent(note["tax_rate"]))
@@ -36,7 +45,7 @@ def render_rerate_report(manifest: dict[str, Any], changes: Sequence[dict[str, A
     totals = {key: format(sum((Decimal(s[key]) for s in summary), Decimal(0)), "f") for key in ("old", "new", "delta")}
     credit = sum((Decimal(n["total"]) for n in notes if Decimal(n["total"]) < 0), Decimal(0))
     debit = sum((Decimal(n["total"]) for n in notes if Decimal(n["total"]) > 0), Decimal(0))
-    html = _environment().get_template("rerate.html.j2").render(
+    html = template_environment().get_template("rerate.html.j2").render(
         manifest=manifest, changes=changes[:TOP], change_count=len(changes), totals=totals, moved=moved,
         notes=notes, credit=f"{credit:.2f}", debit=f"{debit:.2f}", plot=f"{PLOTS_DIR}/subscriber_deltas.png",
         note_file=note_file)
@@ -44,13 +53,13 @@ def render_rerate_report(manifest: dict[str, Any], changes: Sequence[dict[str, A
 
 
 def _plot_deltas(moved: Sequence[dict[str, Any]], currency: str, path: Path) -> None:
-    figure, ax = _figure(max(3.0, 0.3 * len(moved) + 1.5))
+    figure, ax = new_figure(max(3.0, 0.3 * len(moved) + 1.5))
     if not moved:
-        _empty(ax, "no charge changed")
+        empty_plot(ax, "no charge changed")
     else:
         values = [float(Decimal(s["delta"])) for s in moved]  # plotting only, never a money path
         ax.barh([s["msisdn"] for s in moved], values, color=["#2ca02c" if v < 0 else "#d62728" for v in values])
         ax.invert_yaxis()
         ax.set_xlabel(f"change of the period's rated charges ({currency})")
         ax.set_title(f"Largest changes per subscriber (top {TOP})")
-    _save(figure, path)
+    save_figure(figure, path)
