@@ -210,6 +210,7 @@ LATE_SUBSCRIBERS = [
     subscriber("212600000204", "TINY", termination=date(2026, 10, 10)),  # recycled: a successor from 20 Oct
     subscriber("212600000204", "BUNDLE", activation=date(2026, 10, 20)),
     subscriber("212600000205", "BUNDLE", termination=date(2026, 9, 1)),  # no invoice at all
+    subscriber("212600000206", "RETIRED", termination=date(2026, 11, 1)),  # its plan left the catalog: late usage only
 ]
 
 

@@ -171,13 +171,15 @@ def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscriber
         active_days = max((end - start).days, 0)
         if active_days == 0 and index not in late_lines:
             continue
-        plan = catalog.plans[subscriber.plan_id]
-        remaining = {a.name: a.quantity for a in plan.allowances}
+        # A plan gone from the catalog bills only late usage (no active day: checked by the product).
+        plan = catalog.plans.get(subscriber.plan_id)
+        allowances, fee = (plan.allowances, plan.monthly_fee) if plan else ((), Decimal(0))
+        remaining = {a.name: a.quantity for a in allowances}
         lines: dict[tuple[str, str], dict[str, Any]] = {}
         for cdr in sorted(usage.get(index, []), key=lambda c: (_event_time(c["event_time"]), c["cdr_id"])):
             billable = int(cdr["billable_units"])
             included = 0
-            for allowance in plan.allowances:
+            for allowance in allowances:
                 if (allowance.service == cdr["record_type"] and cdr["zone"] in allowance.zones
                         and remaining[allowance.name] > 0):
                     included = min(remaining[allowance.name], billable)
@@ -201,7 +203,7 @@ def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscriber
             line["cdr_count"] += 1
             line["sum"] += billed
 
-        recurring = half_up(Fraction(plan.monthly_fee) * active_days / days_in_period, 2)
+        recurring = half_up(Fraction(fee) * active_days / days_in_period, 2)
         invoice_lines = [{"type": "recurring", "service": None, "zone": None, "quantity": active_days,
                           "billable_units": active_days, "included_units": 0, "amount": money(recurring),
                           "cdr_count": 0}]
@@ -241,7 +243,7 @@ def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscriber
             "catalog_version": catalog.version,
             "lines": invoice_lines,
             "allowances": [{"name": a.name, "service": a.service, "zones": list(a.zones), "quantity": a.quantity,
-                            "used": a.quantity - remaining[a.name]} for a in plan.allowances],
+                            "used": a.quantity - remaining[a.name]} for a in allowances],
             "recurring": money(recurring),
             "usage": money(usage_total),
             "late_usage": money(late_total),

@@ -223,7 +223,9 @@ def subscriber_frame(spark: SparkSession, subscribers: Sequence[Subscriber], cat
     fees = F.create_map(*[part for plan in catalog.plans.values() for part in (
         F.lit(plan.id), F.lit(money.micros(plan.monthly_fee)))])
     subscriber_key = F.concat_ws("|", F.col("msisdn"), F.date_format("activation_date", "yyyy-MM-dd"))
-    prorated = money.Terms(F.lit(0), F.col("active_days"), F.element_at(fees, F.col("plan_id")), F.lit(period.days))
+    # A plan missing from the catalog (allowed only with no active day, above) has no fee.
+    fee = F.coalesce(F.element_at(fees, F.col("plan_id")), F.lit(0).cast("bigint"))
+    prorated = money.Terms(F.lit(0), F.col("active_days"), fee, F.lit(period.days))
     recurring = money.units_decimal(money.charge_units(prorated, 2), 2, AMOUNT_DIGITS + 6)
     return base.withColumns({
         "invoice_number": F.concat(F.lit(f"INV-{period.compact}-"),

@@ -118,7 +118,7 @@ def collect(frames: BillingFrames, catalog: Catalog, subscribers: Sequence[Subsc
 
 def _invoice(row: dict[str, Any], catalog: Catalog, subscriber: Subscriber, period: Period,
              status: str) -> dict[str, Any]:
-    plan = catalog.plans[subscriber.plan_id]
+    plan = catalog.plans.get(subscriber.plan_id)  # None: a plan gone from the catalog, late usage only
     lines: list[dict[str, Any]] = [{
         "type": "recurring", "service": None, "zone": None, "quantity": row["active_days"],
         "billable_units": row["active_days"], "included_units": 0, "amount": money(row["recurring"]),
@@ -152,7 +152,7 @@ def _invoice(row: dict[str, Any], catalog: Catalog, subscriber: Subscriber, peri
         "catalog_version": catalog.version,
         "lines": lines,
         "allowances": [{"name": a.name, "service": a.service, "zones": list(a.zones), "quantity": a.quantity,
-                        "used": int(used.get(a.name, 0))} for a in plan.allowances],
+                        "used": int(used.get(a.name, 0))} for a in (plan.allowances if plan else ())],
         "recurring": money(row["recurring"]),
         "usage": money(row["usage"]),
         "late_usage": money(row["late_usage"]),
