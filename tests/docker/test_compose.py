@@ -31,6 +31,8 @@ DOCS = REPO / "docs" / "docker.md"
 TINI = ["/usr/bin/tini", "--"]
 VENV_PYTHON = "/opt/venv/bin/python"
 SPARK_CLASS = "/opt/spark/bin/spark-class"
+# What Spark's launcher (spark-class) reads for the standalone master and worker daemons.
+SPARK_DAEMON_ENV = {"SPARK_MASTER_OPTS", "SPARK_WORKER_OPTS", "SPARK_DAEMON_JAVA_OPTS", "SPARK_DAEMON_MEMORY"}
 DEFAULT_SERVICES = {"kafka", "topic-init", "output-init", "producer", "rating-job", "billing-job"}
 CLUSTER_SERVICES = {"spark-master", "spark-worker"}
 # Services whose process is the project's code (`telecom ...` or one of its thin entry scripts).
@@ -226,6 +228,9 @@ def test_environment_names_are_settings(services: dict[str, dict[str, Any]],
         script = repo_path_of(argv[1], image) if argv[:1] == [VENV_PYTHON] else None
         for var in service_environment(service):
             if not var.startswith(ENV_PREFIX):
+                if argv[:1] == [SPARK_CLASS]:  # a Spark daemon: the variables its launcher reads
+                    assert var in SPARK_DAEMON_ENV, f"{name}: {var} is not read by Spark's launcher"
+                    continue
                 assert script is not None and var in script.read_text(), (
                     f"{name}: {var} is read by no entry point")
 
@@ -351,6 +356,8 @@ def test_cluster_profile_submits_the_jobs_to_the_standalone_master(
     assert host == services["spark-master"]["hostname"]
     assert worker[2] == url
     assert match.group(1) == url
+    # The stream never ends: apps must not take every core by default, or a billing run waits forever.
+    assert "-Dspark.deploy.defaultCores=1" in services["spark-master"]["environment"]["SPARK_MASTER_OPTS"]
     for name in ("rating-job", "billing-job"):
         assert settings_of(services[name], image_of[name]).spark_master == url, name
         # Executors connect back to the driver by its host name.
@@ -388,3 +395,17 @@ def test_walkthrough_commands_match_the_stack(services: dict[str, dict[str, Any]
         assert_parses(f"docker compose run --rm {name}{rest}", args, capsys)
     for promise in ("docker compose up", "./output", "--profile cluster", Settings().topic_rated):
         assert promise in text, f"docs/docker.md does not mention {promise}"
+
+
+def test_every_image_build_gets_the_extra_ca_secret(services: dict[str, dict[str, Any]],
+                                                     project: dict[str, Any]) -> None:
+    """The build secret extra_ca_certs (a PEM bundle for a TLS-intercepting proxy) reaches every build;
+    by default it is the repository's empty file, so nothing changes (docs/docker.md)."""
+    built = {name: s["build"] for name, s in services.items() if "build" in s}
+    assert built
+    for name, build in built.items():
+        assert [secret["source"] for secret in build.get("secrets", [])] == ["extra_ca_certs"], name
+    default = Path(project["secrets"]["extra_ca_certs"]["file"])
+    assert default == REPO / "build-secrets" / "extra-ca-certs.pem"
+    assert default.is_file() and default.read_bytes() == b"", "the default bundle must be an empty file"
+    assert "EXTRA_CA_CERTS" in DOCS.read_text()

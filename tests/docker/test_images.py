@@ -128,3 +128,20 @@ def test_images_run_as_185_and_own_what_they_write(images_report: dict[str, Any]
         assert settings.catalog_dir.is_relative_to("/opt/telecom/data")
         assert config["StopSignal"] == "SIGINT", "the CLI turns SIGINT into a clean stop"
         assert config["Entrypoint"][:2] == ["/usr/bin/tini", "--"], "PID 1 must forward signals"
+
+
+def test_builds_work_offline_and_behind_a_tls_intercepting_proxy() -> None:
+    """No `# syntax=` line (it pulls a frontend image; the built-in frontend has RUN --mount), and every
+    step that downloads (pip from PyPI, the jars from Maven Central) trusts the optional extra CA bundle,
+    the build secret extra_ca_certs (docker-compose.yml, docs/docker.md)."""
+    for name in DOCKERFILES:
+        text = (REPO / name).read_text()
+        assert not re.search(r"^#\s*syntax\s*=", text, re.M | re.I), f"{name}: a `# syntax=` line pulls an image"
+        downloads = [run for run in re.split(r"\n(?=[A-Z]+ )", run_lines(name))
+                     if run.startswith("RUN ") and ("pip install" in run or "telecom_billing.infra.jars" in run)]
+        assert len(downloads) == 3, f"{name}: expected the two pip installs and the jar download, got {downloads}"
+        for run in downloads:
+            assert "--mount=type=secret,id=extra_ca_certs" in run, f"{name}: no CA secret for: {run[:120]}"
+            tool_env = "PIP_CERT=/tmp/ca.pem pip install" if "pip install" in run else \
+                "SSL_CERT_FILE=/tmp/ca.pem python -m telecom_billing.infra.jars"
+            assert tool_env in run, f"{name}: the bundle does not reach the download: {run[:160]}"
