@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install jars demo test test-fast unit lint bench docker-check clean
+.PHONY: install jars demo test test-fast unit lint bench docker-check compose-test clean
 
 install: $(STAMP) jars
 
@@ -42,6 +42,11 @@ bench: install
 
 docker-check: install
 	bash scripts/docker-check.sh
+
+# `docker compose up` for real (docs/docker.md): starts a Docker engine and gets Compose if needed,
+# builds the images and checks the stack end to end. Root is needed to install/start the engine.
+compose-test: install
+	bash scripts/compose-test.sh
 
 clean:
 	rm -rf build output .local/checkpoints .local/broker

@@ -3,6 +3,7 @@ and the images' configuration as BuildKit computes it (see compose_stack.py)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from typing import Any
 
@@ -47,3 +48,12 @@ def images_report(tools: Tools) -> dict[str, Any]:
 def image_of(services: dict[str, dict[str, Any]], images_report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Service name -> the report of the image it builds."""
     return {name: images_report[s["build"]["dockerfile"]] for name, s in services.items() if "build" in s}
+
+
+# The real `docker compose up` test (it starts an engine and the whole stack) is collected only under
+# `make compose-test`, which sets COMPOSE_TEST=1; `make test` and `pytest tests/docker` stay static.
+collect_ignore = [] if os.environ.get("COMPOSE_TEST") == "1" else ["test_compose_up.py"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "compose: the real `docker compose up` test (make compose-test)")

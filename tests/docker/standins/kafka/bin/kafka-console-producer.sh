@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Stand-in for Kafka's kafka-console-producer.sh: the same main class as the distribution's script.
+exec "$(dirname "$0")/kafka-run-class.sh" org.apache.kafka.tools.ConsoleProducer "$@"
