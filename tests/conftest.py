@@ -1,8 +1,11 @@
 """Session fixtures: one real Kafka broker and one local Spark session for the whole run.
 
-Kafka, in order of preference: `KAFKA_BOOTSTRAP_SERVERS` when set (an existing cluster);
-testcontainers' Kafka module when a Docker engine answers; else the embedded broker from the
-project's jars, on free ports with its own data folder (started and stopped here).
+Kafka, in order of preference: `KAFKA_BOOTSTRAP_SERVERS` when set (an existing cluster); when a
+Docker engine answers, a container of the same Kafka image as docker-compose.yml (`apache/kafka`,
+versions.KAFKA_IMAGE: present locally, pulled, or the stand-in of tests/docker/standins) started by
+testcontainers; else the embedded broker from the project's jars, on free ports with its own data
+folder (started and stopped here). KAFKA_TEST_CONTAINER=required makes the container path mandatory
+(`make compose-test` runs a few broker tests so, once the engine and the image are there).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -31,6 +35,83 @@ def _docker_answers() -> bool:
         return False
 
 
+# The same broker settings as docker-compose.yml's kafka service (the official image's KAFKA_*
+# contract): single-node KRaft, one listener for the host on a fixed free port (advertised as such),
+# one for the broker itself, and the embedded broker's 64 MiB message limits.
+KAFKA_CONTAINER_ENV = {
+    "KAFKA_NODE_ID": "1",
+    "KAFKA_PROCESS_ROLES": "broker,controller",
+    "CLUSTER_ID": "Z5djd2AZQV6ci9K5R4CL8Q",
+    "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
+    "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+    "KAFKA_LISTENERS": "INTERNAL://:19092,EXTERNAL://:9092,CONTROLLER://:9093",
+    "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    "KAFKA_INTER_BROKER_LISTENER_NAME": "INTERNAL",
+    "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+    "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+    "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
+    "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "1",
+    "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": "1",
+    "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+    "KAFKA_LOG_DIRS": "/var/lib/kafka/data",
+    "KAFKA_MESSAGE_MAX_BYTES": "67108864",
+    "KAFKA_REPLICA_FETCH_MAX_BYTES": "67108864",
+    "KAFKA_HEAP_OPTS": "-Xms768m -Xmx768m",
+}
+KAFKA_START_TIMEOUT_S = 120
+
+
+class _KafkaContainer:
+    """A testcontainers container of the compose file's Kafka image, on a fixed free host port.
+
+    (testcontainers' own KafkaContainer drives Confluent images only: its KRaft start script is
+    Confluent's; the official apache/kafka image is configured by its KAFKA_* environment.)
+    """
+
+    def __init__(self, image: str) -> None:
+        from testcontainers.core.container import DockerContainer
+        from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+        self.host_port = free_port()
+        self.container = (
+            DockerContainer(image)
+            .with_envs(**KAFKA_CONTAINER_ENV,
+                       KAFKA_ADVERTISED_LISTENERS=f"INTERNAL://localhost:19092,EXTERNAL://localhost:{self.host_port}")
+            .with_bind_ports(9092, self.host_port)
+            .waiting_for(LogMessageWaitStrategy(r"Kafka Server started").with_startup_timeout(KAFKA_START_TIMEOUT_S))
+        )
+
+    def __enter__(self) -> _KafkaContainer:
+        self.container.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.container.stop()
+
+
+def _kafka_container() -> _KafkaContainer | None:
+    """The container, or None (with a warning) when the image is neither present nor pullable."""
+    from testcontainers.core.config import testcontainers_config
+
+    import docker
+    from telecom_billing.infra.versions import KAFKA_IMAGE
+
+    # The reaper (Ryuk) is one more image to pull; the fixture stops its container itself.
+    testcontainers_config.ryuk_disabled = True
+    client = docker.from_env(timeout=30)
+    try:
+        client.images.get(KAFKA_IMAGE)
+    except docker.errors.ImageNotFound:
+        try:
+            client.images.pull(KAFKA_IMAGE)
+        except docker.errors.APIError as exc:
+            warnings.warn(f"a Docker engine answers but {KAFKA_IMAGE} is neither present nor pullable ({exc}); "
+                          "using the embedded broker (tests/docker/standins/build.sh builds a stand-in)",
+                          stacklevel=2)
+            return None
+    return _KafkaContainer(KAFKA_IMAGE)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Bootstrap servers of a real, running Kafka broker."""
@@ -39,13 +120,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield existing
         return
     if _docker_answers():
-        from testcontainers.kafka import KafkaContainer
-
-        from telecom_billing.infra.versions import KAFKA_IMAGE
-
-        with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
-            yield container.get_bootstrap_server()
-        return
+        container = _kafka_container()
+        if container is not None:
+            with container:
+                yield f"localhost:{container.host_port}"
+            return
+    if os.environ.get("KAFKA_TEST_CONTAINER") == "required":  # scripts/compose-test.sh: no fallback
+        pytest.fail("KAFKA_TEST_CONTAINER=required, but no Docker engine answers or the Kafka image is missing")
     broker = EmbeddedBroker(home=tmp_path_factory.mktemp("kafka"), jars_dir=load_settings().jars_dir,
                             port=free_port(), controller_port=free_port(), heap="768m")
     broker.start()
