@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import shlex
@@ -38,6 +39,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -74,7 +76,8 @@ def run(cmd: list[str], timeout: float, *, check: bool = True, env: dict[str, st
     try:
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"timed out after {timeout:.0f}s: {shlex.join(cmd)}\n{exc.stderr or ''}") from None
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        raise AssertionError(f"timed out after {timeout:.0f}s: {shlex.join(cmd)}\n{stderr}") from None
     if not quiet:
         say(f"{shlex.join(cmd)} -> exit {proc.returncode} in {time.monotonic() - t0:.1f}s")
     if check and proc.returncode != 0:
@@ -236,6 +239,15 @@ def period_folders() -> list[Path]:
     return sorted(p for p in INVOICES.glob("period=*") if (p / "_SUCCESS").is_file())
 
 
+def run_started(folder: Path) -> float | None:
+    """When the billing run that wrote `folder` began (its `as_of`), or None while it is being swapped."""
+    try:
+        as_of = json.loads((folder / "manifest.json").read_text())["input"]["as_of"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return datetime.strptime(as_of, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
 def running_services(s: Stack) -> set[str]:
     proc = s.compose("ps", "--status", "running", "--services", timeout=60, check=False, quiet=True)
     return set(proc.stdout.split())
@@ -354,14 +366,16 @@ def test_stack_equals_rate_and_bill_on_the_host(stack: Stack) -> None:
     say(f"raw {len(raw)} = rated {len(ids)} + rejected {rejected} + duplicates {len(raw) - len(ids) - rejected}"
         " (dropped by the stream's deduplication), as on the host")
 
-    caught_up_at = time.time()
+    caught_up_at = math.ceil(time.time())  # a run's clock (`as_of`) is written to the second
 
     def fresh_folders() -> list[Path] | None:
+        """Every period folder written by a run that *started* after the catch-up: a run that began
+        before it read the stream's progress then, and rightly counts the records since as in flight."""
         folders = period_folders()
-        fresh = [f for f in folders if (f / "_SUCCESS").stat().st_mtime > caught_up_at]
+        fresh = [f for f in folders if (run_started(f) or 0) >= caught_up_at]
         return folders if folders and len(fresh) == len(folders) else None
 
-    folders, _ = wait_for("a billing tick after the catch-up (every period folder rewritten)", fresh_folders,
+    folders, _ = wait_for("a billing run started after the catch-up (every period folder rewritten)", fresh_folders,
                           BILLING_INTERVAL_S * 4 + 600, 3, state=lambda: stack.logs("billing-job"))
     # Its next ticks would replace the folders while they are compared (same content, but a swap).
     stack.compose("stop", "billing-job", timeout=120)
