@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export COMPOSE_TEST=1
 
 engine_was_up=false
-timeout 10 docker info > /dev/null 2>&1 && engine_was_up=true
+bash scripts/docker-engine.sh status && engine_was_up=true
 
 status=0
 # The whole test is bounded: each wait inside has its own timeout; this is the outer limit.

@@ -5,6 +5,7 @@
 #
 # Usage: scripts/docker-engine.sh start   start one if none answers; exit 1 when that is impossible
 #        scripts/docker-engine.sh stop    stop the dockerd this script started (pid file), if any
+#        scripts/docker-engine.sh status  exit 0 when an engine answers, 1 otherwise
 set -euo pipefail
 
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/telecom-dockerd.log}
@@ -58,5 +59,6 @@ stop_dockerd() {
 case "${1:-start}" in
     start) engine_answers && { say "an engine already answers"; exit 0; }; start_dockerd ;;
     stop) stop_dockerd ;;
-    *) say "usage: $0 start|stop"; exit 2 ;;
+    status) engine_answers ;;
+    *) say "usage: $0 start|stop|status"; exit 2 ;;
 esac

@@ -39,7 +39,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,8 +59,8 @@ WORK = REPO / "build" / "compose-test"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 # The billing job's interval during the test: a tick every 15 s instead of 5 minutes.
 BILLING_INTERVAL_S = 15
-# Invoice fields that say when or how a run was made, not what it billed.
-RUN_FIELDS = {"status", "generated_at", "issued_at", "created_at", "billed_at", "as_of", "run_id"}
+# The invoice field that says how a run was made (the job's are drafts, a run from files is final).
+RUN_FIELD = "status"
 
 T = TypeVar("T")
 
@@ -124,8 +123,7 @@ class Stack:
         return proc.stdout[-6000:]
 
     def measure(self, name: str, seconds: float) -> None:
-        self.measurements.setdefault("seconds", {})[name] = round(seconds, 1)
-        say(f"MEASURED {name}: {seconds:.1f}s")
+        measure(self.measurements, name, seconds)
 
     # Peak memory: `docker stats --no-stream` every few seconds while the stack runs.
     def start_sampling(self) -> None:
@@ -148,6 +146,11 @@ class Stack:
             if total > self.memory_peak_mib:
                 self.memory_peak_mib, self.memory_by_container = total, usage
             self._stop_sampling.wait(5)
+
+
+def measure(measurements: dict[str, Any], name: str, seconds: float) -> None:
+    measurements.setdefault("seconds", {})[name] = round(seconds, 1)
+    say(f"MEASURED {name}: {seconds:.1f}s")
 
 
 def mib(text: str) -> float:
@@ -174,11 +177,11 @@ def stack() -> Iterator[Stack]:
     t_all = time.monotonic()
     measurements: dict[str, Any] = {}
     _, seconds = script("scripts/docker-engine.sh", 900)
-    measurements.setdefault("seconds", {})["engine_start"] = round(seconds, 1)
+    measure(measurements, "engine_start", seconds)
     compose_line, seconds = script("scripts/compose.sh", 1200)
-    measurements["seconds"]["compose_get"] = round(seconds, 1)
+    measure(measurements, "compose_get", seconds)
     _, seconds = script("tests/docker/standins/build.sh", 1500)
-    measurements["seconds"]["standins_build"] = round(seconds, 1)
+    measure(measurements, "standins_build", seconds)
     env = {**os.environ, "COMPOSE_BAKE": "false", "BILLING_INTERVAL_SECONDS": str(BILLING_INTERVAL_S)}
     # The build's downloads trust what the host trusts (behind a TLS-intercepting proxy, its CA).
     if "EXTRA_CA_CERTS" not in env and HOST_CA.is_file():
@@ -202,7 +205,7 @@ def stack() -> Iterator[Stack]:
     finally:
         s.stop_sampling()
         s.compose("--profile", "cluster", "down", "-v", "--remove-orphans", timeout=300, check=False)
-        measurements["seconds"]["whole_test"] = round(time.monotonic() - t_all, 1)
+        measure(measurements, "whole_test", time.monotonic() - t_all)
         measurements["peak_memory_mib"] = round(s.memory_peak_mib)
         measurements["peak_memory_by_container_mib"] = {k: round(v) for k, v in s.memory_by_container.items()}
         images = run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}\t{{.Size}}"], 60,
@@ -241,11 +244,14 @@ def period_folders() -> list[Path]:
 
 def run_started(folder: Path) -> float | None:
     """When the billing run that wrote `folder` began (its `as_of`), or None while it is being swapped."""
+    from telecom_billing.billing.invoices import MANIFEST_FILE
+    from telecom_billing.billing.live import parse_as_of
+
     try:
-        as_of = json.loads((folder / "manifest.json").read_text())["input"]["as_of"]
+        as_of = json.loads((folder / MANIFEST_FILE).read_text())["input"]["as_of"]
     except (OSError, ValueError, KeyError):
         return None
-    return datetime.strptime(as_of, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    return parse_as_of(as_of).timestamp()
 
 
 def running_services(s: Stack) -> set[str]:
@@ -258,16 +264,9 @@ def telecom(*args: str, timeout: float = 900, quiet: bool = False) -> subprocess
 
 
 def invoices_by_id(folder: Path) -> dict[str, dict[str, Any]]:
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in RUN_FIELDS}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
+    """Invoice number -> the invoice without its run field."""
     invoices = [json.loads(line) for line in (folder / "invoices.jsonl").read_text().splitlines() if line]
-    key = next(k for k in ("msisdn", "invoice_number") if k in invoices[0])
-    return {str(inv[key]): strip(inv) for inv in invoices}
+    return {inv["invoice_number"]: {k: v for k, v in inv.items() if k != RUN_FIELD} for inv in invoices}
 
 
 # ---- the checks, in order (each builds on the previous one) --------------------------------------
