@@ -19,6 +19,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from telecom_billing import cli
+from telecom_billing.billing import live as live_billing
 from telecom_billing.generator import subscriber_key
 from telecom_billing.infra.settings import env_name
 from telecom_billing.infra.topics import TopicSpec, ensure_topics
@@ -35,6 +36,7 @@ SUBSCRIBERS = (f"msisdn,name,address,plan_id,activation_date,termination_date\n"
                f"{STAYING},Staying Subscriber,1 Rue A,PAYG,2020-01-01,\n"
                f"{LEAVING},Leaving Subscriber,2 Rue B,PAYG,2020-01-01,2026-11-01\n")
 OCT_DRAFT_AS_OF = "2026-11-02T12:00:00+01:00"  # inside October's 3 grace days (cut-off 2026-11-04 00:00 local)
+OCT_DRAFT_LATER_AS_OF = "2026-11-03T09:30:00+01:00"  # a later draft run, same data
 OCT_FINAL_AS_OF = "2026-11-04T00:00:00+01:00"  # exactly the cut-off: final
 NOV_FINAL_AS_OF = "2026-12-05T09:00:00Z"
 DEC_FINAL_AS_OF = "2027-01-10T09:00:00Z"
@@ -141,6 +143,16 @@ def test_draft_final_rerun_and_late_cdrs(spark: Any, live: dict[str, Any], capsy
     raw = reconciliation(live, "2026-10")["raw"]["run"]
     assert (raw["in_flight"], raw["unexplained"]) == (6, 0)
     assert not (folder(live, "2026-10") / "billed_cdrs.parquet").exists()
+
+    # A later draft run that finds the same data: every data file byte for byte as it was, and the
+    # manifest says which run last confirmed it (a reader wants to know how fresh a draft is).
+    data_files = {k: v for k, v in snapshot(folder(live, "2026-10")).items() if k != "manifest.json"}
+    capsys.readouterr()
+    assert bill(live, "2026-10", OCT_DRAFT_LATER_AS_OF) == 0
+    assert "confirmed" in capsys.readouterr().out
+    assert {k: v for k, v in snapshot(folder(live, "2026-10")).items() if k != "manifest.json"} == data_files
+    assert live_billing.parse_as_of(manifest(live, "2026-10")["input"]["as_of"]) == \
+        live_billing.parse_as_of(OCT_DRAFT_LATER_AS_OF)
 
     # After the cut-off, with the stream stopped and records behind it: one line, nothing written.
     draft = snapshot(folder(live, "2026-10"))

@@ -298,8 +298,10 @@ def write_period(out: Path, period: Period, force: bool, fill: Callable[[Path], 
     """Let `fill(folder)` write the period into a temporary sibling folder, add `_SUCCESS`, then move
     it into place.
 
-    Returns the period folder and what happened: `written`, `replaced` (with `force`) or
-    `unchanged` (an identical period was already there; it is left as it was).
+    Returns the period folder and what happened: `written`, `replaced` (with `force`),
+    `confirmed` (with `force`: the data files were already identical, only `manifest.json` is
+    replaced, so the folder says which run last confirmed it) or `unchanged` (an identical period
+    was already there and is not replaceable; it is left byte for byte as it was).
     """
     return write_folder(period_dir(out, period), force, fill)
 
@@ -326,7 +328,10 @@ def _publish(temporary: Path, final: Path, force: bool) -> str:
             raise TelecomError(f"cannot move the new period into {final}: {exc.strerror}") from None
         return "written"
     if _same_output(final, temporary):
-        return "unchanged"
+        if not force:
+            return "unchanged"
+        os.replace(temporary / MANIFEST_FILE, final / MANIFEST_FILE)  # one file, atomically
+        return "confirmed"
     if not force:
         raise TelecomError(f"{final} already exists with a different output; "
                            "re-run with --force to replace it")

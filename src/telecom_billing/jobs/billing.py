@@ -69,7 +69,7 @@ class Inputs:
 @dataclass
 class BillResult:
     folder: Path
-    what: str  # written, replaced, unchanged, or kept (a final period is never rewritten)
+    what: str  # written, replaced, confirmed, unchanged, or kept (a final period is never rewritten)
     status: str
     billed: Billed | None = None
     report: dict[str, Any] | None = None
