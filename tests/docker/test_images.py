@@ -132,7 +132,7 @@ def test_images_run_as_185_and_own_what_they_write(images_report: dict[str, Any]
 
 def test_builds_work_offline_and_behind_a_tls_intercepting_proxy() -> None:
     """No `# syntax=` line (it pulls a frontend image; the built-in frontend has RUN --mount), and every
-    step that downloads (pip from PyPI, the jars from Maven Central) trusts the optional extra CA bundle,
+    step that downloads (pip from PyPI, the jars with Ivy from Maven Central) trusts the optional extra CA bundle,
     the build secret extra_ca_certs (docker-compose.yml, docs/docker.md)."""
     for name in DOCKERFILES:
         text = (REPO / name).read_text()
@@ -142,6 +142,6 @@ def test_builds_work_offline_and_behind_a_tls_intercepting_proxy() -> None:
         assert len(downloads) == 3, f"{name}: expected the two pip installs and the jar download, got {downloads}"
         for run in downloads:
             assert "--mount=type=secret,id=extra_ca_certs" in run, f"{name}: no CA secret for: {run[:120]}"
-            tool_env = "PIP_CERT=/tmp/ca.pem pip install" if "pip install" in run else \
-                "SSL_CERT_FILE=/tmp/ca.pem python -m telecom_billing.infra.jars"
-            assert tool_env in run, f"{name}: the bundle does not reach the download: {run[:160]}"
+            tool_use = "PIP_CERT=/tmp/ca.pem pip install" if "pip install" in run else \
+                "--extra-ca-certs /run/secrets/extra_ca_certs"
+            assert tool_use in run, f"{name}: the bundle does not reach the download: {run[:160]}"

@@ -3,7 +3,7 @@
 # apache/spark:<SPARK_VERSION>-scala2.13-java17-python3-ubuntu (telecom_billing/infra/versions.py).
 # Present locally or pullable: nothing else happens. Otherwise (no registry answers) it builds
 # STAND-INS tagged with the official names, and says so loudly:
-#   1. a Debian bookworm root filesystem from debootstrap (deb.debian.org), `docker import`ed as
+#   1. a Debian bookworm root filesystem from debootstrap (the mirror this machine's apt uses), `docker import`ed as
 #      telecom-standin/debian:bookworm, since not even a `debian` image can be pulled;
 #   2. telecom-standin/jre17:bookworm: that plus Java 17 and tini (jre/Dockerfile);
 #   3. Kafka: Kafka's jars of the pinned version from Maven Central (python -m telecom_billing.infra.jars)
@@ -48,16 +48,24 @@ build() {
     rm -f "$log"
 }
 
+# The Debian mirror this machine's apt already uses for bookworm (from its sources, after an update).
+apt_mirror() {
+    apt-get indextargets --format '$(REPO_URI)' 'Release: bookworm' 'Created-By: Packages' | awk 'NR == 1'
+}
+
 base_image() {
     have_image "$BASE" && return 0
     command -v debootstrap > /dev/null || {
         say "installing debootstrap"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap > /dev/null
     }
-    local rootfs t0=$SECONDS
+    local rootfs mirror t0=$SECONDS
+    mirror=$(apt_mirror)
+    [[ -n $mirror ]] || { apt-get update -qq; mirror=$(apt_mirror); }
+    [[ -n $mirror ]] || { say "error: this machine's apt sources have no Debian bookworm mirror"; return 1; }
     rootfs=$(mktemp -d /tmp/standin-rootfs.XXXXXX)
-    say "debootstrap: Debian bookworm (minbase) from deb.debian.org into $rootfs"
-    debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian > "$rootfs.log" 2>&1 \
+    say "debootstrap: Debian bookworm (minbase) from $mirror into $rootfs"
+    debootstrap --variant=minbase bookworm "$rootfs" "$mirror" > "$rootfs.log" 2>&1 \
         || { tail -n 20 "$rootfs.log" >&2; return 1; }
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
     tar -C "$rootfs" -c . | docker import --change 'CMD ["bash"]' \
