@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from telecom_billing.billing.charges import Period
+from telecom_billing.billing.period import Period
 from telecom_billing.contracts.limits import UNIT_PRICE_DECIMALS
 from telecom_billing.infra.settings import load_settings
 from telecom_billing.refdata.catalog import ANY, Catalog, Rate, load_catalog

@@ -30,8 +30,8 @@ from telecom_billing.generator import CdrGenerator, GeneratorOptions, load_traff
 from telecom_billing.infra.settings import load_settings
 from telecom_billing.infra.spark import create_spark
 from telecom_billing.mediation.timestamps import clock
+from telecom_billing.output import to_kafka_records
 from telecom_billing.pipeline import MEDIATED_COLUMNS, Reference, mediation_stages, rating_stages
-from telecom_billing.rating.output import to_kafka_records
 from telecom_billing.refdata.catalog import load_catalog
 from telecom_billing.refdata.subscribers import load_subscribers
 

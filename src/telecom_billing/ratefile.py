@@ -68,8 +68,8 @@ def rate_file(settings: Settings, input_path: Path, out_dir: Path, catalog_path:
     from . import money
     from .contracts.records import DUPLICATE, RATED, REJECTED
     from .infra.spark import create_spark
+    from .output import rated_json, rejected_json
     from .pipeline import file_frame, rate_batch
-    from .rating.output import rated_json, rejected_json
 
     if not input_path.exists():
         raise UsageError(f"input not found: {input_path}")

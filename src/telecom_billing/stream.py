@@ -19,15 +19,15 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQueryListener
 
+from .contracts.chains import RECYCLE_RUN, header
 from .contracts.limits import MAX_RECORD_BYTES
 from .contracts.records import KAFKA_COLUMNS
-from .corrections.recycle import RECYCLE_RUN, header
 from .errors import TelecomError, UsageError
 from .infra.kafka_clients import spark_kafka_options
 from .infra.settings import Settings
 from .mediation.dedup import dedup_key, drop_stream_duplicates
+from .output import to_kafka_records
 from .pipeline import Reference, mediate, rate
-from .rating.output import to_kafka_records
 from .refdata.catalog import Catalog
 from .refdata.subscribers import Subscriber
 

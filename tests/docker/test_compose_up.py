@@ -244,7 +244,7 @@ def period_folders() -> list[Path]:
 
 def run_started(folder: Path) -> float | None:
     """When the billing run that wrote `folder` began (its `as_of`), or None while it is being swapped."""
-    from telecom_billing.billing.invoices import MANIFEST_FILE
+    from telecom_billing.billing.folder import MANIFEST_FILE
     from telecom_billing.billing.live import parse_as_of
 
     try:

@@ -41,10 +41,11 @@ from reference.billing import (
 )
 from reference.billing import TEST_CATALOG as CATALOG_YAML
 from telecom_billing import cli
-from telecom_billing.billing import charges as billing
-from telecom_billing.billing import invoices, reconcile
-from telecom_billing.billing.charges import DUPLICATE, NO_SUBSCRIBER, OK, Period
-from telecom_billing.billing.live import FinalPeriod, LateRule
+from telecom_billing.billing import charges, invoices, job, reconcile
+from telecom_billing.billing.charges import DUPLICATE, NO_SUBSCRIBER, OK
+from telecom_billing.billing.late import LateRule
+from telecom_billing.billing.live import FinalPeriod
+from telecom_billing.billing.period import Period
 from telecom_billing.refdata.catalog import Allowance, Catalog
 from telecom_billing.refdata.subscribers import Subscriber, write_subscribers
 
@@ -69,7 +70,7 @@ def spark_billing(spark: Any, cdrs: list[dict[str, Any]], catalog: Catalog, subs
                   period: str) -> Billing:
     """Run the Spark job on JSON lines and present its result like the reference's."""
     lines = spark.createDataFrame([(json.dumps(c),) for c in cdrs], "value string")
-    frames = billing.bill(billing.parse_rated(lines), catalog, subscribers, Period.parse(period))
+    frames = job.bill(charges.parse_rated(lines), catalog, subscribers, Period.parse(period))
     try:
         billed = invoices.collect(frames, catalog, subscribers, Period.parse(period), "final")
     finally:
@@ -268,7 +269,7 @@ def spark_late_billing(spark: Any, cdrs: list[dict[str, Any]], finals: dict[str,
                             for label, offsets in finals.items()],
                     billed=spark.createDataFrame([(i,) for i in sorted(billed_ids)], "cdr_id string")
                     if billed_ids else None)
-    frames = billing.bill(billing.parse_rated(lines, keep=("partition", "offset")), CATALOG, subscribers, period,
+    frames = job.bill(charges.parse_rated(lines, keep=("partition", "offset")), CATALOG, subscribers, period,
                           rule)
     try:
         return invoices.collect(frames, CATALOG, subscribers, period, "final")

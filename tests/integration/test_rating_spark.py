@@ -77,8 +77,8 @@ def spark_outcome(spark: Any, payloads: Sequence[bytes], catalog: Catalog, subsc
     """Rate through `pipeline.rate_batch` and collect every outcome in one Spark job."""
     from pyspark.sql import functions as F
 
+    from telecom_billing.output import rated_json, rejected_json
     from telecom_billing.pipeline import rate_batch
-    from telecom_billing.rating.output import rated_json, rejected_json
 
     raw = spark.createDataFrame([(p, None, None, i, None) for i, p in enumerate(payloads)], KAFKA_SCHEMA)
     outcome = rate_batch(spark, raw, catalog, subscribers, now)

@@ -19,8 +19,8 @@ from telecom_billing.contracts.records import KAFKA_COLUMNS
 from telecom_billing.generator import subscriber_key
 from telecom_billing.infra.kafka_clients import spark_kafka_options
 from telecom_billing.infra.topics import TopicSpec, ensure_topics
+from telecom_billing.output import rated_json, rejected_json
 from telecom_billing.pipeline import rate_batch
-from telecom_billing.rating.output import rated_json, rejected_json
 from telecom_billing.refdata.catalog import load_catalog
 from telecom_billing.refdata.subscribers import load_subscribers
 from telecom_billing.stream import StreamOptions, start_stream

@@ -11,8 +11,8 @@ from pyspark.sql import functions as F
 
 from telecom_billing.infra.settings import load_settings
 from telecom_billing.mediation.columns import rarely
+from telecom_billing.output import rated_json, rejected_json
 from telecom_billing.pipeline import rate_batch
-from telecom_billing.rating.output import rated_json, rejected_json
 from telecom_billing.refdata.catalog import load_catalog
 from telecom_billing.refdata.subscribers import load_subscribers
 

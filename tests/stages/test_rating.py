@@ -14,7 +14,7 @@ from pyspark.testing import assertDataFrameEqual
 from telecom_billing.contracts.reasons import PRECEDENCE, Reason
 from telecom_billing.mediation.columns import problem
 from telecom_billing.outcome import decide
-from telecom_billing.rating.output import rated_json, rejected_json
+from telecom_billing.output import rated_json, rejected_json
 from telecom_billing.rating.rate import find_rate, no_rate_detail, price
 from telecom_billing.rating.tariff import Tariff
 from telecom_billing.refdata.catalog import Catalog, load_catalog

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from telecom_billing.billing.charges import Period
 from telecom_billing.billing.live import DRAFT, FINAL, cutoff, parse_as_of, period_end, status_at
+from telecom_billing.billing.period import Period
 from telecom_billing.errors import UsageError
 from telecom_billing.jobs.billing import due_periods
 from telecom_billing.refdata.catalog import Catalog

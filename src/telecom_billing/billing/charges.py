@@ -17,11 +17,9 @@ CDR only falls through to a deeper allowance once the shallower ones it matches 
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,11 +30,10 @@ from ..contracts.records import RATED_FIELDS as CONTRACT_FIELDS
 from ..errors import TelecomError, UsageError
 from ..refdata.catalog import Catalog, Plan
 from ..refdata.subscribers import Subscriber, active_on
+from .period import Period
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
-
-    from .live import LateRule
 
 # A CDR's amount and an invoice's amounts stay below 10**14 units of the currency.
 AMOUNT_DIGITS = 14
@@ -56,45 +53,6 @@ BILLED_NAMES = ("cdr_id", "record_type", "event_time", "msisdn", "zone", "quanti
                 "connect_fee", "charge", "rated_at")
 RATED_FIELDS: tuple[tuple[str, str], ...] = tuple((n, kind) for n, kind in CONTRACT_FIELDS if n in BILLED_NAMES)
 RATED_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in RATED_FIELDS)
-
-
-@dataclass(frozen=True)
-class Period:
-    """A billing period: one calendar month, local to the catalog's time zone."""
-
-    year: int
-    month: int
-
-    @classmethod
-    def parse(cls, text: str) -> Period:
-        match = re.fullmatch(r"([0-9]{4})-([0-9]{2})", text or "")
-        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1970:
-            raise UsageError(f"--period must be a month YYYY-MM (1970 or later), got {text!r}")
-        return cls(int(match.group(1)), int(match.group(2)))
-
-    @property
-    def label(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
-
-    @property
-    def compact(self) -> str:
-        return f"{self.year:04d}{self.month:02d}"
-
-    @property
-    def first_day(self) -> date:
-        return date(self.year, self.month, 1)
-
-    @property
-    def last_day(self) -> date:
-        return date(self.year, self.month, self.days)
-
-    @property
-    def next_first_day(self) -> date:
-        return date(self.year + self.month // 12, self.month % 12 + 1, 1)
-
-    @property
-    def days(self) -> int:
-        return calendar.monthrange(self.year, self.month)[1]
 
 
 # -- rated input -------------------------------------------------------------------------------------
@@ -513,59 +471,6 @@ def build_invoices(subscribers: DataFrame, lines: DataFrame, allowances: DataFra
         .withColumn("tax", money.units_decimal(money.charge_units(tax, 2), 2, AMOUNT_DIGITS + 6))
         .withColumn("total", (F.col("subtotal") + F.col("tax")).cast(money_type()))
     )
-
-
-# -- the whole job -------------------------------------------------------------------------------------
-
-
-@dataclass
-class BillingFrames:
-    """The job's outputs as Spark frames; `summary` is cached and must be released with `close()`."""
-
-    summary: DataFrame
-    invoices: DataFrame
-    hourly: DataFrame
-    totals: DataFrame
-    details: DataFrame  # every record of the run with its status (but `duplicate`): to list the unexplained
-    billed_cdrs: DataFrame  # `cdr_id`, `origin_period`, `type` of every CDR billed (usage and late usage)
-    late_summary: DataFrame | None = None  # late CDRs per status, subscriber, origin period, service, zone
-
-    def close(self) -> None:
-        self.summary.unpersist()
-        if self.late_summary is not None:
-            self.late_summary.unpersist()
-
-
-def bill(rated: DataFrame, catalog: Catalog, subscribers: Sequence[Subscriber], period: Period,
-         late: LateRule | None = None) -> BillingFrames:
-    """Rated CDRs (the columns of `RATED_FIELDS`) -> the frames of the period's invoices; with a
-    `late` rule (a final run from the topic), the late CDRs of earlier final periods too."""
-    from pyspark.sql import functions as F
-
-    from .live import late_cdrs, late_lines, late_status
-
-    spark = rated.sparkSession
-    subs = subscriber_frame(spark, subscribers, catalog, period)
-    typed = type_rated(rated, catalog)
-    cdrs = allowance_candidates(attach_subscribers(typed_rated(rated, catalog, period), subs), catalog)
-    # Only what the subscriber window needs crosses its shuffle: every status but `duplicate` is
-    # known before it, so the unexplained records are listed from `cdrs`.
-    lean = cdrs.drop("local_date", "event_time", "msisdn", "problem")
-    billed = apply_allowances(deduplicate(lean), catalog)
-    summary = summarize(billed).cache()
-    billed_cdrs = billed.where(F.col("status") == OK).select(
-        "cdr_id", F.lit(period.label).alias("origin_period"), F.lit("usage").alias("type"))
-    late_summary = lines_late = None
-    if late is not None:
-        late_rows = late_cdrs(typed, subs, late, period, catalog)
-        late_summary = late_status(late_rows).cache()
-        lines_late = late_lines(late_summary)
-        billed_cdrs = billed_cdrs.unionByName(late_rows.where(F.col("status") == OK).select(
-            "cdr_id", "origin_period", F.lit("late_usage").alias("type")))
-    invoices = build_invoices(subs, usage_lines(summary), allowance_use(summary), lines_late, catalog)
-    return BillingFrames(summary=summary, invoices=invoices, hourly=hourly_usage(summary),
-                         totals=status_totals(summary), details=cdrs, billed_cdrs=billed_cdrs,
-                         late_summary=late_summary)
 
 
 # -- sources -------------------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
-"""The period folder (DESIGN.md section 7): invoices as files, written atomically.
-
-Everything is written into a hidden sibling folder and renamed into place at the end, so a reader
-sees either no period, or a whole one. File names come from invoice numbers (checked against
+"""The period folder's contents (DESIGN.md section 7): the job's frames collected into invoice
+documents, and every file of the folder (`folder.write_period` publishes it atomically). File names
+come from invoice numbers (checked against
 `INVOICE_NUMBER` by `report.invoice_file`), never from record content. The same input gives the
 same bytes: no timestamps, no absolute temporary paths, sorted everything.
 """
@@ -12,10 +11,8 @@ import csv
 import hashlib
 import io
 import json
-import os
 import shutil
-import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -26,19 +23,25 @@ from ..errors import TelecomError
 from ..infra.parquet_footer import canonicalize_parquet_footer
 from ..refdata.catalog import Catalog
 from ..refdata.subscribers import Subscriber
-from .charges import DUPLICATE, NO_SUBSCRIBER, OK, BillingFrames, Period, money_type
+from .charges import DUPLICATE, NO_SUBSCRIBER, OK, money_type
+from .folder import (
+    BILLED_CDRS_FILE,
+    HTML_DIR,
+    INVOICES_FILE,
+    LINES_FILE,
+    MANIFEST_FILE,
+    RECONCILIATION_FILE,
+    SUMMARY_FILE,
+    file_checksums,
+    write_json,
+)
+from .period import Period
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-INVOICES_FILE = "invoices.jsonl"
-SUMMARY_FILE = "summary.csv"
-LINES_FILE = "lines.parquet"
-MANIFEST_FILE = "manifest.json"
-RECONCILIATION_FILE = "reconciliation.json"
-SUCCESS_FILE = "_SUCCESS"
-BILLED_CDRS_FILE = "billed_cdrs.parquet"  # final periods only
-HTML_DIR = "html"
+    from .job import BillingFrames
+
 SUMMARY_COLUMNS = ("invoice_number", "msisdn", "name", "plan_id", "period", "active_days", "usage_cdrs",
                    "recurring", "usage", "late_usage", "subtotal", "tax", "total", "currency", "status")
 LINE_COLUMNS = (("invoice_number", "string"), ("msisdn", "string"), ("period", "string"), ("line_no", "int"),
@@ -46,10 +49,6 @@ LINE_COLUMNS = (("invoice_number", "string"), ("msisdn", "string"), ("period", "
                 ("billable_units", "bigint"), ("included_units", "bigint"), ("amount", money_type()),
                 ("cdr_count", "bigint"), ("origin_period", "string"))
 BILLED_CDRS_COLUMNS = ("cdr_id", "origin_period", "type")
-
-
-def period_dir(out: Path, period: Period) -> Path:
-    return out / f"period={period.label}"
 
 
 def money(value: Decimal) -> str:
@@ -222,25 +221,6 @@ def write_parquet_file(rows: DataFrame, target: Path, order: Sequence[str]) -> N
     canonicalize_parquet_footer(target)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_checksums(folder: Path) -> dict[str, dict[str, Any]]:
-    """Every file under `folder` except the manifest and `_SUCCESS`: relative path -> size and sha256."""
-    out: dict[str, dict[str, Any]] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        name = path.relative_to(folder).as_posix()
-        if name in (MANIFEST_FILE, SUCCESS_FILE):
-            continue
-        out[name] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
-    return out
-
-
 def manifest(billed: Billed, reconciliation: dict[str, Any], source: dict[str, Any],
              files: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Counts, totals, the input read, and checksums: one per file, one for all of `html/` (the sha256
@@ -272,9 +252,6 @@ def manifest(billed: Billed, reconciliation: dict[str, Any], source: dict[str, A
     }
 
 
-# -- atomic publication --------------------------------------------------------------------------------
-
-
 def write_contents(folder: Path, billed: Billed, frames: BillingFrames, reconciliation: dict[str, Any],
                    source: dict[str, Any]) -> None:
     """Every file of the period folder but `_SUCCESS`; the manifest last, with the others' checksums.
@@ -292,62 +269,3 @@ def write_contents(folder: Path, billed: Billed, frames: BillingFrames, reconcil
     write_json(folder / RECONCILIATION_FILE, reconciliation)
     report.render_report(billed.invoices, billed.hourly, reconciliation, folder, HTML_DIR)
     write_json(folder / MANIFEST_FILE, manifest(billed, reconciliation, source, file_checksums(folder)))
-
-
-def write_period(out: Path, period: Period, force: bool, fill: Callable[[Path], None]) -> tuple[Path, str]:
-    """Let `fill(folder)` write the period into a temporary sibling folder, add `_SUCCESS`, then move
-    it into place.
-
-    Returns the period folder and what happened: `written`, `replaced` (with `force`),
-    `confirmed` (with `force`: the data files were already identical, only `manifest.json` is
-    replaced, so the folder says which run last confirmed it) or `unchanged` (an identical period
-    was already there and is not replaceable; it is left byte for byte as it was).
-    """
-    return write_folder(period_dir(out, period), force, fill)
-
-
-def write_folder(final: Path, force: bool, fill: Callable[[Path], None]) -> tuple[Path, str]:
-    """`write_period` for any folder: filled in a temporary sibling, `_SUCCESS` added, renamed in."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:12]}"
-    temporary.mkdir()
-    try:
-        fill(temporary)
-        (temporary / SUCCESS_FILE).write_bytes(b"")
-        return final, _publish(temporary, final, force)
-    finally:
-        if temporary.exists():
-            shutil.rmtree(temporary)
-
-
-def _publish(temporary: Path, final: Path, force: bool) -> str:
-    if not final.exists():
-        try:
-            os.rename(temporary, final)
-        except OSError as exc:
-            raise TelecomError(f"cannot move the new period into {final}: {exc.strerror}") from None
-        return "written"
-    if _same_output(final, temporary):
-        if not force:
-            return "unchanged"
-        os.replace(temporary / MANIFEST_FILE, final / MANIFEST_FILE)  # one file, atomically
-        return "confirmed"
-    if not force:
-        raise TelecomError(f"{final} already exists with a different output; "
-                           "re-run with --force to replace it")
-    retired = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:12]}"
-    os.rename(final, retired)
-    os.rename(temporary, final)
-    shutil.rmtree(retired, ignore_errors=True)
-    return "replaced"
-
-
-def _same_output(existing: Path, new: Path) -> bool:
-    """Same files with the same bytes, apart from the manifest (which records the input's offsets)."""
-    if not (existing / SUCCESS_FILE).is_file():
-        return False
-    return file_checksums(existing) == file_checksums(new)
-
-
-def write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

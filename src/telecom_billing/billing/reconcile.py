@@ -20,16 +20,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ..contracts.chains import first_id, latest_members
 from ..contracts.limits import UNEXPLAINED_SAMPLE
 from ..contracts.records import RATED, REJECTED
 from ..refdata.catalog import Catalog
-from .charges import DUPLICATE, INVALID, NO_SUBSCRIBER, OK, UNREADABLE, Period
+from .charges import DUPLICATE, INVALID, NO_SUBSCRIBER, OK, UNREADABLE, typed_rated
 from .invoices import Billed, money
+from .live import FinalPeriod, taken_in
+from .period import Period
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-    from .live import FinalPeriod
 
 UNEXPLAINED = "unexplained"
 IN_FLIGHT = "in_flight"
@@ -193,8 +195,6 @@ def collapse_recycled(classified: DataFrame, chains: DataFrame) -> DataFrame:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from ..corrections.recycle import first_id, latest_members
-
     chain = Window.partitionBy("first_id")
     joined = classified.join(chains, ["partition", "offset"], "left").withColumns({
         "_members": F.count(F.lit(1)).over(chain),
@@ -288,9 +288,6 @@ def late_section(rated: DataFrame, catalog: Catalog, final: FinalPeriod, finals:
     none yet; `duplicate`: a copy of a CDR billed before)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
-
-    from .charges import typed_rated
-    from .live import taken_in
 
     bounds = taken_in([final])
     reached = F.create_map(*[part for p, o in sorted(bounds.items()) for part in (F.lit(p), F.lit(o))]) \

@@ -67,8 +67,8 @@ def add_input_flags(parser: argparse.ArgumentParser, skippable_raw: bool = True)
 
 
 def request_from_args(args: argparse.Namespace, settings: Settings, out: Path) -> BillRequest:
-    from ..billing.charges import Period
     from ..billing.live import parse_as_of
+    from ..billing.period import Period
     from ..errors import UsageError
     from ..jobs.billing import BillRequest
 

@@ -54,7 +54,7 @@ def say(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..billing.charges import Period
+    from ..billing.period import Period
     from ..generator import GeneratorOptions
     from ..infra.spark import create_spark
     from ..jobs.billing import BillRequest, bill_period
@@ -118,8 +118,8 @@ def show_corrections(settings: Settings, home: Path, out: Path) -> None:
     """A price fix rerated (change list, credit notes), then a subscriber base fixed with the numbers
     that were rejected as unknown: their CDRs recycled, rated, and billed as late usage on the next
     month's final invoices."""
-    from ..billing.charges import Period
     from ..billing.live import cutoff
+    from ..billing.period import Period
     from ..infra.spark import create_spark
     from ..jobs.billing import BillRequest, bill_period
     from ..jobs.corrections import RecycleRequest, RerateRequest, recycle_rejected, rerate_period

@@ -19,7 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..billing.charges import Period
+    from ..billing.period import Period
     from ..infra.spark import create_spark
     from ..jobs.corrections import RecycleRequest, recycle_rejected
 

@@ -29,7 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..billing.charges import Period
+    from ..billing.period import Period
     from ..errors import UsageError
     from ..infra.spark import create_spark
     from ..jobs.corrections import RerateRequest, rerate_period

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from ..billing.charges import Period
 from ..billing.invoices import money
+from ..billing.period import Period
 from ..errors import TelecomError
 from ..money import charge
 from ..refdata.catalog import Catalog

@@ -17,7 +17,7 @@ from ..refdata.catalog import Catalog
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-    from ..billing.charges import Period
+    from ..billing.period import Period
 
 RATED_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in RATED_FIELDS)
 # What rerating changes, old and new side by side in the change list.

@@ -16,16 +16,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..billing import live
-from ..billing.charges import Period
+from ..billing import charges, invoices, job, late, live, reconcile
+from ..billing.folder import period_dir, write_period
+from ..billing.period import Period
+from ..contracts.chains import first_id, with_chains
 from ..errors import TelecomError, UsageError
 from ..infra.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from ..billing.charges import BillingFrames
     from ..billing.invoices import Billed
+    from ..billing.job import BillingFrames
     from ..refdata.catalog import Catalog
     from ..refdata.subscribers import Subscriber
 
@@ -82,7 +84,6 @@ def file_inputs(spark: SparkSession, request: BillRequest) -> Inputs:
     """`--rated FILE` (and `--raw`/`--rejected` for the raw side): the files are the whole truth."""
     from pyspark.sql import functions as F
 
-    from ..billing import charges
     from ..pipeline import file_frame
 
     assert request.rated is not None
@@ -109,8 +110,6 @@ def topic_inputs(spark: SparkSession, settings: Settings, request: BillRequest,
                  rated_offsets: dict[int, tuple[int, int]] | None = None) -> Inputs:
     """Batch reads of the topics at offsets taken now (or given: a final's snapshot). The stream's
     progress is read first, so every raw record it has committed has its outcome in what is read."""
-    from ..billing import charges
-    from ..corrections.recycle import with_chains
     from ..infra.checkpoint import committed_offsets
     from ..infra.kafka_batch import read_topic, topic_offsets
 
@@ -197,7 +196,6 @@ def raw_side(spark: SparkSession, inputs: Inputs, reference: Reference, period: 
     """The reconciliation's raw side, when raw records were given."""
     if inputs.raw is None or inputs.rejected is None:
         return None
-    from ..billing import reconcile
     from ..pipeline import rate_batch
 
     outcomes = reconcile.outcomes_from_rating(rate_batch(spark, inputs.raw, reference.catalog, reference.subscribers,
@@ -215,8 +213,6 @@ def raw_side(spark: SparkSession, inputs: Inputs, reference: Reference, period: 
 
 def _has_recycled(chains: DataFrame) -> bool:
     """Any raw record recycled? (Collapsing chains costs a shuffle of every raw record; skip it when none is.)"""
-    from ..corrections.recycle import first_id
-
     return bool(chains.where(chains["first_id"] != first_id()).limit(1).count())
 
 
@@ -237,15 +233,12 @@ class Run:
 def run_billing(spark: SparkSession, inputs: Inputs, reference: Reference, period: Period, status: str,
                 finals: list[live.FinalPeriod], say: Say) -> Run:
     """Bill (late CDRs of earlier finals included when `finals` is given) and reconcile; nothing written."""
-    from ..billing import charges, reconcile
-    from ..billing.invoices import collect
-
     started = _step(say, f"billing {period.label} ({status}, {reference.catalog.timezone}) for "
                          f"{len(reference.subscribers):,} subscribers from {_describe(inputs.source)}")
-    late = live.LateRule(finals, live.billed_ids(spark, finals)) if finals else None
-    frames = charges.bill(inputs.rated, reference.catalog, reference.subscribers, period, late)
+    late_rule = late.LateRule(finals, late.billed_ids(spark, finals)) if finals else None
+    frames = job.bill(inputs.rated, reference.catalog, reference.subscribers, period, late_rule)
     try:
-        billed = collect(frames, reference.catalog, reference.subscribers, period, status)
+        billed = invoices.collect(frames, reference.catalog, reference.subscribers, period, status)
         say(f"  {len(billed.invoices):,} invoices in {time.monotonic() - started:.1f} s")
         raw = None
         if inputs.raw is not None:
@@ -261,10 +254,8 @@ def run_billing(spark: SparkSession, inputs: Inputs, reference: Reference, perio
 def bill_period(spark_factory: Callable[[], SparkSession], settings: Settings, request: BillRequest,
                 say: Say = print) -> BillResult:
     """Bill one period and publish its folder (or leave a final one as it is)."""
-    from ..billing import invoices
-
     reference = load_reference(settings, request)
-    period, folder = request.period, invoices.period_dir(request.out, request.period)
+    period, folder = request.period, period_dir(request.out, request.period)
     existing = live.folder_status(folder)
     if not request.from_topics:
         status = live.FINAL
@@ -292,7 +283,7 @@ def bill_period(spark_factory: Callable[[], SparkSession], settings: Settings, r
     run = run_billing(spark, inputs, reference, period, status, finals, say)
     started = _step(say, f"writing {folder}")
     try:
-        folder, what = invoices.write_period(
+        folder, what = write_period(
             request.out, period, replaceable,
             lambda tmp: invoices.write_contents(tmp, run.billed, run.frames, run.report, inputs.source))
     finally:
@@ -305,8 +296,6 @@ def reconcile_period(spark: SparkSession, settings: Settings, request: BillReque
     """The reconciliation of one period (`request.out`: the invoices folder). For a final period billed
     from the topic it covers what the final took in, and counts the period's late CDRs with the
     period that billed them."""
-    from ..billing.reconcile import late_section
-
     reference = load_reference(settings, request)
     final = None
     if request.from_topics:
@@ -324,7 +313,7 @@ def reconcile_period(spark: SparkSession, settings: Settings, request: BillReque
     run.close()
     everything = topic_inputs(spark, settings, BillRequest(request.period, request.out, no_raw=True))
     later = live.final_periods(request.out, settings.topic_rated)
-    run.report["late"] = late_section(everything.rated, reference.catalog, final, later)
+    run.report["late"] = reconcile.late_section(everything.rated, reference.catalog, final, later)
     return run.report
 
 
@@ -347,7 +336,6 @@ def periods_on_topic(spark: SparkSession, settings: Settings, timezone: str) -> 
     """The months (local to `timezone`) of the rated CDRs on `cdr.rated` now."""
     from pyspark.sql import functions as F
 
-    from ..billing import charges
     from ..infra.kafka_batch import read_topic, topic_offsets
     from ..mediation.timestamps import local_time
 
@@ -361,8 +349,6 @@ def periods_on_topic(spark: SparkSession, settings: Settings, timezone: str) -> 
 def due_periods(known: list[Period], current: Period, out: Path) -> list[Period]:
     """The periods a scheduled run bills: every known period not final yet (a draft inside its grace,
     a final after it) and the current one; in period order."""
-    from ..billing.invoices import period_dir
-
     candidates = sorted({*known, current}, key=lambda p: (p.year, p.month))
     return [p for p in candidates if live.folder_status(period_dir(out, p)) != live.FINAL
             and (p.year, p.month) <= (current.year, current.month)]

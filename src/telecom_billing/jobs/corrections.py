@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..billing import live
-from ..billing.charges import Period
+from ..billing.period import Period
 from ..errors import UsageError
 from ..infra.settings import Settings
 
@@ -76,7 +76,7 @@ def rerated_input(spark: SparkSession, settings: Settings, request: RerateReques
 
 def _final_folder(request: RerateRequest, settings: Settings) -> live.FinalPeriod | None:
     """The period's final folder, when there is one (billed from the topic, or from files)."""
-    from ..billing.invoices import period_dir
+    from ..billing.folder import period_dir
 
     folder = period_dir(request.invoices, request.period)
     if live.folder_status(folder) != live.FINAL:
@@ -137,7 +137,7 @@ def rerate_period(spark_factory: Callable[[], SparkSession], settings: Settings,
                   say: Say = print) -> RerateResult:
     """Rerate the period under the new catalog and write the change list, the per-subscriber summary,
     the report and, for a final period, the credit and debit notes (atomically, byte-stable)."""
-    from ..billing.invoices import write_folder
+    from ..billing.folder import write_folder
     from ..corrections import rerate as rr
     from ..refdata.catalog import load_catalog
 
@@ -174,14 +174,15 @@ def _notes(rerated: DataFrame, catalog: Catalog, request: RerateRequest, setting
            final: live.FinalPeriod) -> list[dict[str, Any]]:
     """The final invoices recomputed under the new catalog (section 7 billing of the rerated CDRs),
     and the notes between them."""
-    from ..billing import charges
-    from ..billing.invoices import INVOICES_FILE, collect
+    from ..billing.folder import INVOICES_FILE
+    from ..billing.invoices import collect
+    from ..billing.job import bill
     from ..corrections.adjustments import notes
     from ..corrections.rerate import as_billing_input
     from ..refdata.subscribers import load_subscribers
 
     subscribers = load_subscribers(request.subscribers or settings.subscribers_file)
-    frames = charges.bill(as_billing_input(rerated), catalog, subscribers, request.period)
+    frames = bill(as_billing_input(rerated), catalog, subscribers, request.period)
     try:
         recomputed = collect(frames, catalog, subscribers, request.period, live.FINAL).invoices
     finally:
@@ -192,7 +193,8 @@ def _notes(rerated: DataFrame, catalog: Catalog, request: RerateRequest, setting
 
 def _write(folder: Path, changes: list[dict[str, Any]], summary: list[dict[str, Any]], notes: list[dict[str, Any]],
            manifest: dict[str, Any]) -> None:
-    from ..billing.invoices import dumps, write_json
+    from ..billing.folder import write_json
+    from ..billing.invoices import dumps
     from ..corrections.report import render_notes, render_rerate_report
 
     (folder / CHANGES_FILE).write_text("".join(dumps(c) + "\n" for c in changes), encoding="utf-8")
@@ -232,8 +234,9 @@ def recycle_rejected(spark_factory: Callable[[], SparkSession], settings: Settin
 
     from pyspark.sql import functions as F
 
+    from ..contracts.chains import RECYCLE_RUN, RECYCLED_FROM
     from ..contracts.reasons import Reason
-    from ..corrections.recycle import RECYCLE_RUN, RECYCLED_FROM, eligible
+    from ..corrections.recycle import eligible
     from ..infra.kafka_batch import read_topic, topic_offsets
     from ..producer import send_with_headers
     from .billing import rejected_frame

@@ -1,13 +1,14 @@
-"""Stage `to_kafka_records` and the JSON of rated and rejected records (RULES.md section 16)."""
+"""Stage `to_kafka_records` and the JSON of rated and rejected records (RULES.md section 16): what
+the pipeline writes once `outcome.decide` has ruled on each record (beside `outcome.py`, which it reads)."""
 
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from ..contracts.records import RATED_NAMES
-from ..mediation.columns import rarely
-from ..outcome import detail
+from .contracts.records import RATED_NAMES
+from .mediation.columns import rarely
+from .outcome import detail
 
 _JSON = {"ignoreNullFields": "false"}
 
