@@ -188,7 +188,7 @@ def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame,
 
 
 def collapse_recycled(classified: DataFrame, chains: DataFrame) -> DataFrame:
-    """One row per chain of a raw record and its recycled copies (DESIGN.md 7b, `corrections.recycle`):
+    """One row per chain of a raw record and its recycled copies (DESIGN.md 7b, `contracts.chains`):
     the latest member's classification (`rated` when any member was rated), with
     `recycled_reason`, the first member's rejection reason, when the chain has been recycled.
     `chains`: `partition`, `offset`, `timestamp`, `first_id` of every raw record."""
