@@ -100,9 +100,9 @@ def type_rated(rated: DataFrame, catalog: Catalog) -> DataFrame:
         F.col("zone"),
         F.col("quantity"),
         F.col("billable_units"),
-        F.col("price").cast(PRICE_TYPE).alias("price"),
+        *_catalog_money(F.col("price"), "price"),
         F.col("per"),
-        F.coalesce(F.col("connect_fee"), F.lit("0")).cast(PRICE_TYPE).alias("connect_fee"),
+        *_catalog_money(F.coalesce(F.col("connect_fee"), F.lit("0")), "connect_fee"),
         F.col("charge").cast(amount_type(catalog.rounding_decimals)).alias("charge"),
         F.col("charge").isNotNull().alias("_has_charge"),
         F.col("rated_at"),
@@ -118,17 +118,28 @@ def type_rated(rated: DataFrame, catalog: Catalog) -> DataFrame:
         ("zone", F.col("zone").isNull()),
         ("quantity", F.coalesce(F.col("quantity") < 0, F.lit(True))),
         ("billable_units", F.coalesce(F.col("billable_units") < 0, F.lit(True))),
-        ("price", F.coalesce(F.col("price") < 0, F.lit(True))),
+        ("price", F.coalesce(F.col("price") < 0, F.lit(True)) | F.col("_price_rounded")),
         ("per", F.coalesce((F.col("per") <= 0) | (F.col("per") > MAX_UNITS), F.lit(True))),
-        ("connect_fee", F.coalesce(F.col("connect_fee") < 0, F.lit(True))),
+        ("connect_fee", F.coalesce(F.col("connect_fee") < 0, F.lit(True)) | F.col("_connect_fee_rounded")),
         ("charge", F.col("_has_charge") & F.col("charge").isNull()),
     ):
         problem = problem.when(condition, F.lit(f"{name}: absent or out of range for catalog {catalog.version}"))
     return (
-        typed.withColumn("problem", problem).drop("_has_charge")
+        typed.withColumn("problem", problem).drop("_has_charge", "_price_rounded", "_connect_fee_rounded")
         .withColumn("status", F.when(F.col("event_ts").isNull(), F.lit(UNREADABLE))
                     .when(F.col("problem").isNotNull(), F.lit(INVALID)).otherwise(F.lit(OK)))
     )
+
+
+def _catalog_money(text: Column, name: str) -> tuple[Column, Column]:
+    """A rated CDR's `price` or `connect_fee` as `PRICE_TYPE`, and `_<name>_rounded`: true when the
+    text has more places than catalog money (6), which the cast would round (checked up to 18
+    places): such a record is invalid, not billed at a price nobody set. Out of range is null."""
+    from pyspark.sql import functions as F
+
+    wide = text.cast(f"decimal(38,{3 * MONEY_SCALE})")
+    value = wide.cast(PRICE_TYPE)
+    return value.alias(name), F.coalesce(wide != value, F.lit(False)).alias(f"_{name}_rounded")
 
 
 def _order() -> list[Column]:
