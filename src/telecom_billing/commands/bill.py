@@ -9,7 +9,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..infra.settings import add_common_flags, settings_from_args
+from ..billing.period import Period
+from ..cli_params import (
+    CATALOG,
+    CHECKPOINT_DIR,
+    FORCE,
+    OUT,
+    PERIOD,
+    RATED,
+    RAW,
+    REJECTED,
+    SUBSCRIBERS,
+    add_connection,
+)
+from ..infra.settings import settings_from_args
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,15 +39,13 @@ HELP = "bill one month: rated CDRs (topic or files) to invoices, report and reco
 
 def configure(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--period", help="the month to bill, YYYY-MM (in the catalog's time zone)")
+    PERIOD.add(which, help="the month to bill, YYYY-MM (in the catalog's time zone)")
     which.add_argument("--due", action="store_true",
                        help="from the topic: draft every open period (the current one, those in their grace) and "
                             "finalise every period past its cut-off that is not final yet")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder; the period goes to OUT/period=YYYY-MM (default output/invoices)")
-    parser.add_argument("--rated", type=Path, default=None,
-                        help="rated CDRs: a JSONL (or Parquet) file or a folder of them; the file is the whole "
-                             "truth, the run is final (default: a batch read of the cdr.rated topic)")
+    OUT.add(parser, help="output folder; the period goes to OUT/period=YYYY-MM (default output/invoices)")
+    RATED.add(parser, help="rated CDRs: a JSONL (or Parquet) file or a folder of them; the file is the whole "
+                           "truth, the run is final (default: a batch read of the cdr.rated topic)")
     parser.add_argument("--as-of", dest="as_of", default=None,
                         help="the run's clock, ISO-8601 with offset (default now): before the period's cut-off "
                              "(grace_days after its end) the run is a draft, from it on final")
@@ -42,43 +53,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="a final run first waits this many seconds at most for the stream to catch up "
                              "(default 300)")
     add_input_flags(parser)
-    parser.add_argument("--force", action="store_true",
-                        help="replace an existing, different output for the period (even a final one)")
-    add_common_flags(parser, spark=True)
+    parser.add_argument("--no-raw", action="store_true",
+                        help="reading the topics: skip the raw side of the reconciliation (cdr.raw, cdr.rejected)")
+    FORCE.add(parser, help="replace an existing, different output for the period (even a final one)")
+    add_connection(parser, spark=True)
 
 
-def add_input_flags(parser: argparse.ArgumentParser, skippable_raw: bool = True) -> None:
-    """Reference data and the raw side of the reconciliation (shared with `telecom reconcile`)."""
-    parser.add_argument("--catalog", type=Path, default=None, help="tariff catalog file or folder (default data/catalog)")
-    parser.add_argument("--subscribers", type=Path, default=None,
-                        help="subscriber base CSV (default data/subscribers.csv)")
-    parser.add_argument("--raw", type=Path, default=None,
-                        help="raw CDR file for the reconciliation's raw side (with --rated; needs --rejected)")
-    parser.add_argument("--rejected", type=Path, default=None,
-                        help="rejected records file (or the folder with rejected.jsonl) written by `telecom rate`")
-    parser.add_argument("--checkpoint-dir", dest="checkpoint_dir", type=Path, default=None,
-                        help="the rating stream's checkpoint folder, to know how far it got (env "
-                             "TELECOM_CHECKPOINT_DIR)")
-    if skippable_raw:
-        parser.add_argument("--no-raw", action="store_true",
-                            help="reading the topics: skip the raw side of the reconciliation (cdr.raw, cdr.rejected)")
-    else:
-        parser.set_defaults(no_raw=False)
+def add_input_flags(parser: argparse.ArgumentParser) -> None:
+    """Reference data and the raw side of the reconciliation (`telecom bill` and `telecom reconcile`)."""
+    for option in (CATALOG, SUBSCRIBERS, RAW, REJECTED, CHECKPOINT_DIR):
+        option.add(parser)
 
 
-def request_from_args(args: argparse.Namespace, settings: Settings, out: Path) -> BillRequest:
+def request_from_args(args: argparse.Namespace, period: Period | None, out: Path) -> BillRequest:
+    """The request of `telecom bill` and `telecom reconcile` (whose parser sets no `--force`, `--as-of`,
+    `--wait` or `--no-raw`: `configure` gives them their defaults)."""
     from ..billing.live import parse_as_of
-    from ..billing.period import Period
     from ..errors import UsageError
     from ..jobs.billing import BillRequest
 
-    if getattr(args, "wait", 0) < 0:
+    if args.wait < 0:
         raise UsageError("--wait must not be negative")
-    period = Period.parse(args.period) if args.period is not None else Period(1970, 1)  # `--due` sets its own
-    return BillRequest(period=period, out=out, rated=args.rated, raw=args.raw,
-                       rejected=args.rejected, no_raw=args.no_raw, catalog=args.catalog, subscribers=args.subscribers,
-                       force=getattr(args, "force", False), as_of=parse_as_of(getattr(args, "as_of", None)),
-                       wait_s=getattr(args, "wait", 300.0))
+    return BillRequest(period=period, out=out, rated=args.rated, raw=args.raw, rejected=args.rejected,
+                       no_raw=args.no_raw, catalog=args.catalog, subscribers=args.subscribers, force=args.force,
+                       as_of=parse_as_of(args.as_of), wait_s=args.wait)
 
 
 def print_summary(billed: Billed, report: dict[str, Any]) -> None:
@@ -141,14 +139,15 @@ def run(args: argparse.Namespace) -> int:
     from ..jobs.billing import bill_period
 
     settings = settings_from_args(args)
-    request = request_from_args(args, settings, (args.out or settings.output_dir / "invoices").resolve())
+    period = None if args.due else Period.parse(args.period)  # `--due`: every period that is due
+    request = request_from_args(args, period, (args.out or settings.output_dir / "invoices").resolve())
     begun = time.monotonic()
     session = lambda: create_spark(settings, "telecom-bill")  # noqa: E731 - started only when needed
-    if getattr(args, "due", False):
+    if args.due:
         return bill_due(session, settings, request)
     result = bill_period(session, settings, request, lambda line: print(line, flush=True))
     if result.billed is None or result.report is None:
-        print(f"period {request.period.label} is final: {result.folder} is left as it is")
+        print(f"period {request.the_period.label} is final: {result.folder} is left as it is")
         return 0
     print_summary(result.billed, result.report)
     folder = result.folder

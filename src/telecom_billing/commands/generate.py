@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import IO
 
+from ..cli_params import CATALOG, LABELS, OUT, QUIET
 from ..contracts.records import FORMATS
 from ..errors import UsageError
 from ..generator import (
@@ -56,8 +57,7 @@ def add_generator_flags(parser: argparse.ArgumentParser, *, streaming: bool = Fa
                    help="lines per second; alone it selects the live clock (event time = now)")
     g.add_argument("--defects", type=float, default=DEFAULT_DEFECT_RATE,
                    help=f"share of lines with an injected, labelled defect (default {DEFAULT_DEFECT_RATE}; 0: none)")
-    g.add_argument("--catalog", type=Path, default=None,
-                   help="tariff catalog, with its traffic model traffic.yaml beside it (default data/catalog)")
+    CATALOG.add(g, help="tariff catalog, with its traffic model traffic.yaml beside it (default data/catalog)")
     g.add_argument("--subscribers-file", type=Path, default=None,
                    help="subscriber base to draw from (default data/subscribers.csv)")
     g.add_argument("--subscribers", type=int, default=None,
@@ -83,13 +83,11 @@ def generator_from_args(args: argparse.Namespace, settings: Settings) -> CdrGene
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_generator_flags(parser)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output file (default stdout; with --subscribers-only: data/subscribers.csv)")
-    parser.add_argument("--labels", type=Path, default=None,
-                        help="defect labels file (default: next to --out as NAME.labels.jsonl)")
+    OUT.add(parser, help="output file (default stdout; with --subscribers-only: data/subscribers.csv)")
+    LABELS.add(parser, help="defect labels file (default: next to --out as NAME.labels.jsonl)")
     parser.add_argument("--subscribers-only", action="store_true",
                         help="write the Faker subscriber base (CSV) instead of CDRs")
-    parser.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
+    QUIET.add(parser, help="no progress or summary on stderr")
 
 
 @contextlib.contextmanager

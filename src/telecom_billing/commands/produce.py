@@ -8,9 +8,10 @@ import signal
 import sys
 from pathlib import Path
 
+from ..cli_params import LABELS, QUIET, add_connection
 from ..errors import UsageError
 from ..generator import DEFAULT_COUNT
-from ..infra.settings import add_common_flags, settings_from_args
+from ..infra.settings import settings_from_args
 from .generate import add_generator_flags, generator_from_args
 
 NAME = "produce"
@@ -20,12 +21,12 @@ HELP = "send CDRs to Kafka: from the generator (--count/--rate/--duration) or re
 def configure(parser: argparse.ArgumentParser) -> None:
     from ..producer import DEFAULT_BATCH_SIZE, DEFAULT_COMPRESSION, DEFAULT_LINGER_MS
 
-    add_common_flags(parser)
+    add_connection(parser)
     parser.add_argument("--topic", default=None, help="topic (default: the raw topic, env TELECOM_TOPIC_RAW)")
     parser.add_argument("--file", default=None,
                         help="replay this JSONL file (`-`: stdin), each line sent as-is, instead of generating")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    parser.add_argument("--labels", type=Path, default=None, help="write the generated defects' labels here")
+    LABELS.add(parser)
     add_generator_flags(parser, streaming=True)
     tune = parser.add_argument_group("producer tuning")
     tune.add_argument("--compression", default=DEFAULT_COMPRESSION,
@@ -34,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       help=f"bytes per partition batch (default {DEFAULT_BATCH_SIZE})")
     tune.add_argument("--linger-ms", type=int, default=DEFAULT_LINGER_MS,
                       help=f"wait this long to fill a batch (default {DEFAULT_LINGER_MS})")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    QUIET.add(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,8 +7,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..cli_params import CATALOG, OUT, SUBSCRIBERS, add_connection
 from ..errors import UsageError
-from ..infra.settings import add_common_flags, settings_from_args
+from ..infra.settings import settings_from_args
 
 NAME = "rate"
 HELP = "rate a JSONL file of raw CDRs (canonical or legacy) into rated.jsonl, rejected.jsonl, reconciliation.json"
@@ -16,12 +17,12 @@ HELP = "rate a JSONL file of raw CDRs (canonical or legacy) into rated.jsonl, re
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, type=Path, help="raw CDRs, one JSON record per line")
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--catalog", type=Path, default=None, help="tariff catalog (default data/catalog)")
-    parser.add_argument("--subscribers", type=Path, default=None, help="subscriber base (default data/subscribers.csv)")
+    OUT.add(parser, required=True)
+    CATALOG.add(parser)
+    SUBSCRIBERS.add(parser)
     parser.add_argument("--now", default=None,
                         help="processing time for FUTURE_TIMESTAMP and rated_at, ISO-8601 (default: now)")
-    add_common_flags(parser, spark=True)
+    add_connection(parser, spark=True)
 
 
 def parse_now(text: str | None) -> datetime:

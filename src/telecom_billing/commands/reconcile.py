@@ -6,9 +6,10 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
-from ..infra.settings import add_common_flags, settings_from_args
+from ..billing.period import Period
+from ..cli_params import INVOICES, OUT, PERIOD, RATED, add_connection
+from ..infra.settings import settings_from_args
 from .bill import add_input_flags, request_from_args
 
 NAME = "reconcile"
@@ -16,15 +17,15 @@ HELP = "reconcile a period: raw = rated + rejected + duplicate, rated charges vs
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--period", required=True, help="the month, YYYY-MM (in the catalog's time zone)")
-    parser.add_argument("--rated", type=Path, default=None,
-                        help="rated CDRs file or folder (with --raw and --rejected; default: the topics)")
-    add_input_flags(parser, skippable_raw=False)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder for reconciliation.json (default output/reconciliation/period=YYYY-MM)")
-    parser.add_argument("--invoices", type=Path, default=None,
-                        help="the period folders' parent, to find final periods (default output/invoices)")
-    add_common_flags(parser, spark=True)
+    PERIOD.add(parser, required=True)
+    RATED.add(parser, help="rated CDRs file or folder (with --raw and --rejected; default: the topics)")
+    add_input_flags(parser)
+    OUT.add(parser, help="folder for reconciliation.json (default output/reconciliation/period=YYYY-MM)")
+    INVOICES.add(parser)
+    add_connection(parser, spark=True)
+    # What `telecom bill` asks and reconciling does not: a reconciliation writes no invoices, reads
+    # the whole raw side, and takes a final period's offsets from its manifest.
+    parser.set_defaults(no_raw=False, force=False, as_of=None, wait=0.0)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from ..jobs.billing import reconcile_period
 
     settings = settings_from_args(args)
-    request = request_from_args(args, settings, (args.invoices or settings.output_dir / "invoices").resolve())
-    period = request.period
+    period = Period.parse(args.period)
+    request = request_from_args(args, period, (args.invoices or settings.output_dir / "invoices").resolve())
     if args.rated is not None and args.raw is None:
         raise UsageError("reconciling files needs the raw records too: --raw FILE --rejected PATH")
     out = (args.out or settings.output_dir / "reconciliation" / f"period={period.label}").resolve()

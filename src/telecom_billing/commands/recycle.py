@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ..infra.settings import add_common_flags, settings_from_args
+from ..cli_params import CATALOG, PERIOD, add_connection
+from ..infra.settings import settings_from_args
 
 NAME = "recycle"
 HELP = "send the rejected records of one reason back to cdr.raw (e.g. UNKNOWN_SUBSCRIBER after a base fix)"
@@ -13,9 +13,9 @@ HELP = "send the rejected records of one reason back to cdr.raw (e.g. UNKNOWN_SU
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", required=True, help="the reason code, e.g. UNKNOWN_SUBSCRIBER")
-    parser.add_argument("--period", default=None, help="only records whose event falls in this month, YYYY-MM")
-    parser.add_argument("--catalog", type=Path, default=None, help="catalog (its time zone places events in months)")
-    add_common_flags(parser, spark=True)
+    PERIOD.add(parser, help="only records whose event falls in this month, YYYY-MM")
+    CATALOG.add(parser, help="catalog (its time zone places events in months)")
+    add_connection(parser, spark=True)
 
 
 def run(args: argparse.Namespace) -> int:

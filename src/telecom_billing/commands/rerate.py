@@ -5,27 +5,23 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from ..infra.settings import add_common_flags, settings_from_args
+from ..cli_params import CATALOG, FORCE, INVOICES, OUT, PERIOD, RATED, SUBSCRIBERS, add_connection
+from ..infra.settings import settings_from_args
 
 NAME = "rerate"
 HELP = "rerate a period under a new catalog: change list, per-subscriber summary, report; notes when final"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--period", required=True, help="the month, YYYY-MM (in the new catalog's time zone)")
-    parser.add_argument("--catalog", type=Path, required=True, help="the new tariff catalog (file or folder)")
-    parser.add_argument("--rated", type=Path, default=None,
-                        help="rated CDRs (JSONL file or folder) instead of the cdr.rated topic")
-    parser.add_argument("--subscribers", type=Path, default=None,
-                        help="subscriber base CSV for the recomputed invoices (default data/subscribers.csv)")
-    parser.add_argument("--invoices", type=Path, default=None,
-                        help="the period folders' parent, to find the final period (default output/invoices)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="rerating root; the result goes to OUT/period=P/catalog=V (default output/rerating)")
-    parser.add_argument("--force", action="store_true", help="replace an existing, different result")
-    add_common_flags(parser, spark=True)
+    PERIOD.add(parser, required=True, help="the month, YYYY-MM (in the new catalog's time zone)")
+    CATALOG.add(parser, required=True, help="the new tariff catalog (file or folder)")
+    RATED.add(parser, help="rated CDRs (JSONL file or folder) instead of the cdr.rated topic")
+    SUBSCRIBERS.add(parser, help="subscriber base CSV for the recomputed invoices (default data/subscribers.csv)")
+    INVOICES.add(parser, help="the period folders' parent, to find the final period (default output/invoices)")
+    OUT.add(parser, help="rerating root; the result goes to OUT/period=P/catalog=V (default output/rerating)")
+    FORCE.add(parser, help="replace an existing, different result")
+    add_connection(parser, spark=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ..infra.settings import add_common_flags, settings_from_args
+from ..cli_params import CATALOG, CHECKPOINT_DIR, SUBSCRIBERS, add_connection
+from ..infra.settings import settings_from_args
 
 NAME = "stream"
 HELP = "run the streaming job: cdr.raw -> mediation + rating -> cdr.rated / cdr.rejected"
@@ -19,15 +19,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="cap on records per micro-batch (default 500000; 0 = no cap)")
     parser.add_argument("--dedup-window", default="24 hours",
                         help="how long seen cdr_ids are kept, in arrival time (default '24 hours')")
-    parser.add_argument("--checkpoint-dir", dest="checkpoint_dir", type=Path, default=None,
-                        help="checkpoint folder (env TELECOM_CHECKPOINT_DIR)")
+    CHECKPOINT_DIR.add(parser)
     parser.add_argument("--starting-offsets", default="earliest", choices=["earliest", "latest"],
                         help="where a new query (no checkpoint yet) starts in cdr.raw")
-    parser.add_argument("--catalog", type=Path, default=None, help="tariff catalog (default data/catalog)")
-    parser.add_argument("--subscribers", type=Path, default=None, help="subscriber base (default data/subscribers.csv)")
+    CATALOG.add(parser)
+    SUBSCRIBERS.add(parser)
     parser.add_argument("--ui-port", dest="spark_ui_port", type=int, default=None,
                         help="Spark UI port (env TELECOM_SPARK_UI_PORT, default 4040; 0 = no UI)")
-    add_common_flags(parser, spark=True)
+    add_connection(parser, spark=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..cli_params import add_connection
 from ..errors import UsageError
-from ..infra.settings import add_common_flags, settings_from_args
+from ..infra.settings import settings_from_args
 
 NAME = "tail"
 HELP = "pretty-print the records of cdr.raw, cdr.rated or cdr.rejected (--follow for live)"
@@ -14,7 +15,7 @@ DEFAULT_LAST = 10
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_common_flags(parser)
+    add_connection(parser)
     parser.add_argument("topic", nargs="?", default="rated",
                         help="raw, rated (default), rejected, or a topic name such as cdr.rejected")
     parser.add_argument("--from-beginning", action="store_true",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..infra.settings import add_common_flags, settings_from_args
+from ..cli_params import add_connection
+from ..infra.settings import settings_from_args
 from ..infra.topics import describe_topics, ensure_topics, pipeline_topics
 
 NAME = "topics"
@@ -15,7 +16,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["create", "list"])
     parser.add_argument("--partitions", type=int, default=None,
                         help="partitions per topic (env TELECOM_PARTITIONS, default 6)")
-    add_common_flags(parser)
+    add_connection(parser)
 
 
 def run(args: argparse.Namespace) -> int:

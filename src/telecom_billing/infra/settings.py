@@ -115,18 +115,9 @@ def _field_type(name: str) -> Any:
     raise KeyError(name)
 
 
-def add_common_flags(parser: argparse.ArgumentParser, *, spark: bool = False) -> None:
-    """Flags shared by the commands that talk to Kafka (and to Spark when `spark`)."""
-    parser.add_argument("--bootstrap-servers", dest="bootstrap_servers", default=None,
-                        help="Kafka bootstrap servers (env TELECOM_BOOTSTRAP_SERVERS, default localhost:9092)")
-    if spark:
-        parser.add_argument("--master", dest="spark_master", default=None,
-                            help="Spark master (env TELECOM_SPARK_MASTER, default local[2])")
-
-
 def settings_from_args(args: argparse.Namespace) -> Settings:
     names = {f.name for f in fields(Settings)}
     return load_settings({k: v for k, v in vars(args).items() if k in names})
 
 
-__all__ = ["PROJECT_ROOT", "Settings", "add_common_flags", "env_name", "load_settings", "settings_from_args"]
+__all__ = ["PROJECT_ROOT", "Settings", "env_name", "load_settings", "settings_from_args"]

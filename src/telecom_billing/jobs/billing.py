@@ -39,7 +39,7 @@ WAIT_POLL_S = 1.0
 class BillRequest:
     """What to bill and from where (None: the settings' default)."""
 
-    period: Period
+    period: Period | None  # None: every period that is due (`bill --due` names no period)
     out: Path
     rated: Path | None = None  # files instead of the topic
     raw: Path | None = None
@@ -54,6 +54,13 @@ class BillRequest:
     @property
     def from_topics(self) -> bool:
         return self.rated is None
+
+    @property
+    def the_period(self) -> Period:
+        """The one period billed; a request for every due period has none."""
+        if self.period is None:
+            raise UsageError("this run bills one period: give --period YYYY-MM")
+        return self.period
 
 
 @dataclass
@@ -255,7 +262,8 @@ def bill_period(spark_factory: Callable[[], SparkSession], settings: Settings, r
                 say: Say = print) -> BillResult:
     """Bill one period and publish its folder (or leave a final one as it is)."""
     reference = load_reference(settings, request)
-    period, folder = request.period, period_dir(request.out, request.period)
+    period = request.the_period
+    folder = period_dir(request.out, period)
     existing = live.folder_status(folder)
     if not request.from_topics:
         status = live.FINAL
@@ -297,21 +305,22 @@ def reconcile_period(spark: SparkSession, settings: Settings, request: BillReque
     from the topic it covers what the final took in, and counts the period's late CDRs with the
     period that billed them."""
     reference = load_reference(settings, request)
+    period = request.the_period
     final = None
     if request.from_topics:
         final = next((f for f in live.final_periods(request.out, settings.topic_rated)
-                      if f.period == request.period), None)
+                      if f.period == period), None)
     if final is None:
         inputs = file_inputs(spark, request) if not request.from_topics else topic_inputs(spark, settings, request)
-        run = run_billing(spark, inputs, reference, request.period, live.FINAL, [], say)
+        run = run_billing(spark, inputs, reference, period, live.FINAL, [], say)
         run.close()
         return run.report
     snapshot = live.snapshot_offsets(final.folder)
     inputs = topic_inputs(spark, settings, request, raw_offsets=snapshot.get("raw"),
                           rated_offsets=snapshot["rated"])
-    run = run_billing(spark, inputs, reference, request.period, live.FINAL, [], say)
+    run = run_billing(spark, inputs, reference, period, live.FINAL, [], say)
     run.close()
-    everything = topic_inputs(spark, settings, BillRequest(request.period, request.out, no_raw=True))
+    everything = topic_inputs(spark, settings, BillRequest(period, request.out, no_raw=True))
     later = live.final_periods(request.out, settings.topic_rated)
     run.report["late"] = reconcile.late_section(everything.rated, reference.catalog, final, later)
     return run.report
