@@ -119,11 +119,14 @@ def start_stream(spark: SparkSession, settings: Settings, catalog: Catalog, subs
 
 
 def run_until_stopped(query: StreamingQuery, out: Callable[[str], None] = print) -> None:
-    """Wait for the query; SIGTERM / SIGINT stop it cleanly (the current batch finishes first)."""
+    """Wait for the query; SIGTERM / SIGINT stop it (`query.stop()`, then exit 0). Spark interrupts a
+    micro-batch in flight: the checkpoint has not committed it, so the next start runs it again, and
+    whatever it had already written to Kafka is written twice (the sink is at-least-once; billing
+    bills a CDR once, DESIGN.md 7)."""
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
-        out(f"signal {signal.Signals(signum).name}: stopping after the current batch")
+        out(f"signal {signal.Signals(signum).name}: stopping (a batch in flight runs again at the next start)")
         stop.set()
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
