@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
@@ -34,6 +35,9 @@ from .refdata.subscribers import Subscriber
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
     from pyspark.sql.streaming import StreamingQuery
+
+# How long a stop waits for the batch in flight (docker-compose.yml gives the rating job 40 s to stop).
+STOP_WAIT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -118,29 +122,50 @@ def start_stream(spark: SparkSession, settings: Settings, catalog: Catalog, subs
         raise TelecomError(f"cannot start the stream: {str(exc).splitlines()[0]}") from None
 
 
-def run_until_stopped(query: StreamingQuery, out: Callable[[str], None] = print) -> None:
-    """Wait for the query; SIGTERM / SIGINT stop it (`query.stop()`, then exit 0). Spark interrupts a
-    micro-batch in flight: the checkpoint has not committed it, so the next start runs it again, and
-    whatever it had already written to Kafka is written twice (the sink is at-least-once; billing
-    bills a CDR once, DESIGN.md 7)."""
+def run_until_stopped(query: StreamingQuery, out: Callable[[str], None] = print, stop_wait_s: float = STOP_WAIT_S
+                      ) -> None:
+    """Wait for the query; SIGTERM / SIGINT stop it between two micro-batches (`stop_between_batches`)."""
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
-        out(f"signal {signal.Signals(signum).name}: stopping (a batch in flight runs again at the next start)")
+        out(f"signal {signal.Signals(signum).name}: stopping after the batch in flight")
         stop.set()
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         while query.isActive and not stop.is_set():
             query.awaitTermination(1)
-        if query.isActive:
-            query.stop()
+        if query.isActive and not stop_between_batches(query, stop_wait_s):
+            out(f"a batch was still running after {stop_wait_s:.0f} s: stopped in it (what it wrote is written "
+                "again at the next start; billing bills a CDR once)")
         error = query.exception()
         if error is not None:
             raise TelecomError(f"the stream failed: {str(error).splitlines()[0]}")
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def stop_between_batches(query: StreamingQuery, wait_s: float = STOP_WAIT_S, poll_s: float = 0.01) -> bool:
+    """Stop the query where no micro-batch is writing. Spark's `stop()` interrupts a batch in flight:
+    the checkpoint has not committed it, so the next start runs it again, and whatever it had already
+    written to Kafka is written twice (the sink is at-least-once). So wait, at most `wait_s`, until no
+    trigger is active, or until the batch in flight has committed (a new `lastProgress`: the next one
+    is then only planning, milliseconds old), and stop there. Returns False when the wait ran out and
+    a batch was interrupted."""
+    def last_batch() -> int:
+        progress = query.lastProgress
+        return int(progress["batchId"]) if progress else -1
+
+    in_flight_after = last_batch()
+    deadline = time.monotonic() + wait_s
+    between = False
+    while query.isActive and not between and time.monotonic() < deadline:
+        between = not query.status["isTriggerActive"] or last_batch() != in_flight_after
+        if not between:
+            time.sleep(poll_s)
+    query.stop()
+    return between or wait_s == 0
 
 
 def validate_trigger(text: str) -> str:
@@ -152,4 +177,4 @@ def validate_trigger(text: str) -> str:
 
 
 __all__ = ["ProgressPrinter", "StreamOptions", "rating_query_frame", "run_until_stopped", "start_stream",
-           "validate_trigger"]
+           "stop_between_batches", "validate_trigger"]

@@ -409,3 +409,17 @@ def test_every_image_build_gets_the_extra_ca_secret(services: dict[str, dict[str
     assert default == REPO / "build-secrets" / "extra-ca-certs.pem"
     assert default.is_file() and default.read_bytes() == b"", "the default bundle must be an empty file"
     assert "EXTRA_CA_CERTS" in DOCS.read_text()
+
+
+def test_the_stream_gets_time_to_finish_its_batch_in_flight(services: dict[str, dict[str, Any]]) -> None:
+    """`docker compose stop` sends SIGINT, then SIGKILL after the grace period: it must outlast the
+    stream's own wait for the batch in flight (telecom_billing.stream.STOP_WAIT_S), or a stop would
+    kill the batch that the wait protects."""
+    from telecom_billing.stream import STOP_WAIT_S
+
+    grace = services["rating-job"].get("stop_grace_period")
+    assert grace is not None, "rating-job: no stop_grace_period (Docker's default is 10 s)"
+    duration = re.fullmatch(r"(\d+)(s?)", str(grace))  # `docker compose config`: "40s" (JSON: nanoseconds)
+    assert duration, grace
+    seconds = int(duration.group(1)) / (1 if duration.group(2) else 1e9)
+    assert seconds > STOP_WAIT_S, (seconds, STOP_WAIT_S)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
+from telecom_billing import stream
 from telecom_billing.contracts.records import KAFKA_COLUMNS
 from telecom_billing.generator import subscriber_key
 from telecom_billing.infra.kafka_clients import spark_kafka_options
@@ -135,6 +136,38 @@ def test_stream_equals_file_driver_and_restart_resumes(spark, stream_settings, r
     # Keys: the subscriber's MSISDN on rated records.
     for record in _consume(stream_settings, stream_settings.topic_rated)[:50]:
         assert record.key == json.loads(record.value)["msisdn"].encode()
+
+
+def test_a_stop_lets_the_batch_in_flight_finish(spark, stream_settings, reference_data, tmp_path):
+    """SIGINT / SIGTERM (`stop_between_batches`) while a micro-batch runs: that batch still commits
+    (Spark's own `stop()` would interrupt it, and the next start would write its output again), so
+    a stop and a restart write every record once."""
+    catalog, subscribers = reference_data
+    lines = SAMPLE.read_bytes().split(b"\n")[:-1]
+    _produce(stream_settings, lines)
+    checkpoint = tmp_path / "checkpoint"
+    query = start_stream(spark, stream_settings, catalog, subscribers,
+                         StreamOptions(trigger="0 seconds", max_offsets_per_trigger=150), str(checkpoint))
+    deadline = time.monotonic() + 120
+    while not (query.status["isTriggerActive"] and _batches(checkpoint / "offsets") and query.lastProgress):
+        assert time.monotonic() < deadline, "no micro-batch started"
+        time.sleep(0.01)
+    time.sleep(0.3)  # well into the batch: Spark's stop() now would interrupt it
+    in_flight = max(_batches(checkpoint / "offsets"))
+    assert stream.stop_between_batches(query, wait_s=60)
+    assert in_flight in _batches(checkpoint / "commits"), f"batch {in_flight} was interrupted"
+
+    _drain(spark, stream_settings, reference_data, checkpoint)
+    rated = [json.loads(r.value) for r in _consume(stream_settings, stream_settings.topic_rated)]
+    rejected = [json.loads(r.value) for r in _consume(stream_settings, stream_settings.topic_rejected)]
+    expected_rated, expected_rejected, _ = _batch_expectation(spark, stream_settings, reference_data)
+    assert sorted(map(_key, map(_strip, rated))) == sorted(map(_key, expected_rated)), "a record written twice"
+    assert sorted(map(_key, map(_strip, rejected))) == sorted(map(_key, expected_rejected))
+
+
+def _batches(log: Path) -> set[int]:
+    """The batch ids in a checkpoint's `offsets` or `commits` log."""
+    return {int(f.name) for f in log.glob("*") if f.name.isdigit()} if log.is_dir() else set()
 
 
 def test_poison_messages_do_not_stop_the_query(spark, stream_settings, reference_data, tmp_path):

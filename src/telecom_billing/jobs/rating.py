@@ -19,7 +19,7 @@ def run_stream(settings: Settings, options: StreamOptions, catalog: Path | None 
     from ..infra.topics import ensure_topics
     from ..refdata.catalog import load_catalog
     from ..refdata.subscribers import load_subscribers
-    from ..stream import ProgressPrinter, run_until_stopped, start_stream
+    from ..stream import STOP_WAIT_S, ProgressPrinter, run_until_stopped, start_stream
 
     reference = load_catalog(catalog or settings.catalog_dir)
     base = load_subscribers(subscribers or settings.subscribers_file)
@@ -33,6 +33,8 @@ def run_stream(settings: Settings, options: StreamOptions, catalog: Path | None 
     say(f"rating {settings.topic_raw} -> {settings.topic_rated} / {settings.topic_rejected} "
         f"(catalog {reference.version}, {len(base)} subscribers, trigger {options.trigger}, checkpoint {checkpoint})")
     try:
-        run_until_stopped(start_stream(spark, settings, reference, base, options, checkpoint), say)
+        # Real-time mode's batches run for minutes by design: it stops at once (at-least-once either way).
+        run_until_stopped(start_stream(spark, settings, reference, base, options, checkpoint), say,
+                          stop_wait_s=0 if options.real_time else STOP_WAIT_S)
     finally:
         spark.streams.removeListener(listener)
