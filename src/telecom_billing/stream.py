@@ -122,8 +122,8 @@ def start_stream(spark: SparkSession, settings: Settings, catalog: Catalog, subs
         raise TelecomError(f"cannot start the stream: {str(exc).splitlines()[0]}") from None
 
 
-def run_until_stopped(query: StreamingQuery, out: Callable[[str], None] = print, stop_wait_s: float = STOP_WAIT_S
-                      ) -> None:
+def run_until_stopped(query: StreamingQuery, out: Callable[[str], None] = print,
+                      stop_wait_s: float = STOP_WAIT_S) -> None:
     """Wait for the query; SIGTERM / SIGINT stop it between two micro-batches (`stop_between_batches`)."""
     stop = threading.Event()
 
@@ -135,7 +135,7 @@ def run_until_stopped(query: StreamingQuery, out: Callable[[str], None] = print,
     try:
         while query.isActive and not stop.is_set():
             query.awaitTermination(1)
-        if query.isActive and not stop_between_batches(query, stop_wait_s):
+        if query.isActive and not stop_between_batches(query, stop_wait_s) and stop_wait_s > 0:
             out(f"a batch was still running after {stop_wait_s:.0f} s: stopped in it (what it wrote is written "
                 "again at the next start; billing bills a CDR once)")
         error = query.exception()
@@ -165,7 +165,7 @@ def stop_between_batches(query: StreamingQuery, wait_s: float = STOP_WAIT_S, pol
         if not between:
             time.sleep(poll_s)
     query.stop()
-    return between or wait_s == 0
+    return between
 
 
 def validate_trigger(text: str) -> str:

@@ -193,7 +193,7 @@ def _notes(rerated: DataFrame, catalog: Catalog, request: RerateRequest, setting
 
 def _write(folder: Path, changes: list[dict[str, Any]], summary: list[dict[str, Any]], notes: list[dict[str, Any]],
            manifest: dict[str, Any]) -> None:
-    from ..billing.folder import write_json
+    from ..billing.folder import MANIFEST_FILE, write_json
     from ..billing.invoices import dumps
     from ..corrections.report import render_notes, render_rerate_report
 
@@ -207,7 +207,7 @@ def _write(folder: Path, changes: list[dict[str, Any]], summary: list[dict[str, 
         (folder / ADJUSTMENTS_FILE).write_text("".join(dumps(n) + "\n" for n in notes), encoding="utf-8")
         render_notes(notes, folder / NOTES_DIR)
     render_rerate_report(manifest, changes, summary, notes, folder)
-    write_json(folder / "manifest.json", manifest)
+    write_json(folder / MANIFEST_FILE, manifest)
 
 
 def _describe(source: dict[str, Any]) -> str:
