@@ -59,6 +59,10 @@ RATED = _path("--rated", "rated CDRs: a JSONL (or Parquet) file or a folder of t
 RAW = _path("--raw", "raw CDR file for the reconciliation's raw side (with --rated; needs --rejected)")
 REJECTED = _path("--rejected", "rejected records file (or the folder with rejected.jsonl) written by "
                                "`telecom rate`")
+DEEP = Option(("--deep",), {
+    "action": "store_true",
+    "help": "reconcile by re-running mediation on every raw record, not by the rated records' source offsets "
+            "(the independent check of the stream; slower)"})
 INVOICES = _path("--invoices", "the period folders' parent, to find final periods (default output/invoices)")
 
 # -- outputs ----------------------------------------------------------------------------------------------

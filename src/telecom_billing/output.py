@@ -6,6 +6,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from .contracts.chains import SOURCE, position
 from .contracts.records import RATED_NAMES
 from .mediation.columns import rarely
 from .outcome import detail
@@ -35,12 +36,14 @@ def rejected_json() -> Column:
 
 
 def to_kafka_records(df: DataFrame, topic_rated: str, topic_rejected: str) -> DataFrame:
-    """(topic, key, value) rows for Spark's Kafka sink: rated rows and rejections in one frame, each
-    naming its topic."""
+    """(topic, key, value, headers) rows for Spark's Kafka sink: rated rows and rejections in one
+    frame, each naming its topic, and its raw record in header `source` (`partition:offset`)."""
     rejected = F.col("reason").isNotNull()
+    source = F.array(F.struct(F.lit(SOURCE).alias("key"), position().cast("binary").alias("value")))
     # The destination gets its name last: the rejection's `source` names the raw record's topic.
     return df.select(
         F.when(rejected, F.lit(topic_rejected)).otherwise(F.lit(topic_rated)).alias("_to"),
         F.when(rejected, F.col("known_msisdn")).otherwise(F.col("msisdn")).cast("binary").alias("key"),
         F.when(rejected, rarely(rejected_json())).otherwise(rated_json()).alias("value"),
+        source.alias("headers"),
     ).withColumnRenamed("_to", "topic")

@@ -24,7 +24,7 @@ from .contracts.chains import RECYCLE_RUN, header
 from .contracts.limits import MAX_RECORD_BYTES
 from .contracts.records import KAFKA_COLUMNS
 from .errors import TelecomError, UsageError
-from .infra.kafka_clients import spark_kafka_options
+from .infra.kafka_clients import spark_kafka_options, spark_kafka_source_options
 from .infra.settings import Settings
 from .mediation.dedup import dedup_key, drop_stream_duplicates
 from .output import to_kafka_records
@@ -57,7 +57,7 @@ class StreamOptions:
 def rating_query_frame(spark: SparkSession, settings: Settings, catalog: Catalog, subscribers: list[Subscriber],
                        options: StreamOptions) -> DataFrame:
     """The streaming DataFrame of (topic, key, value) records for the Kafka sink."""
-    reader = (spark.readStream.format("kafka").options(**spark_kafka_options(settings))
+    reader = (spark.readStream.format("kafka").options(**spark_kafka_source_options(settings))
               .option("subscribe", settings.topic_raw)
               .option("startingOffsets", options.starting_offsets)
               .option("failOnDataLoss", "true"))

@@ -476,28 +476,47 @@ def test_bill_from_the_rated_topic(spark: Any, inputs: dict[str, Path], kafka_bo
 # -- reconciliation of raw records ---------------------------------------------------------------------
 
 
-def test_classify_raw_records(spark: Any) -> None:
-    outcomes = spark.createDataFrame([
-        (0, 0, "rated", None, "r1", "2026-10-02T10:00:00.000000Z"),
-        (0, 1, "rejected", "MISSING_FIELD", None, None),
-        (0, 2, "duplicate", None, "r1", "2026-10-02T10:00:00.000000Z"),
-        (1, 0, "rated", None, "r2", "2026-11-02T10:00:00.000000Z"),
-        (1, 1, "rated", None, "lost", "2026-10-03T10:00:00.000000Z"),
-        (1, 2, "rated", None, "r3", "2026-10-04T10:00:00.000000Z"),  # the stream found it in the future
-    ], reconcile.OUTCOME_COLUMNS)
-    rated = spark.createDataFrame([("r1", "2026-10-02T10:00:00.000000Z"), ("r1", "2026-10-02T10:00:00.000000Z"),
-                                   ("r2", "2026-11-02T10:00:00.000000Z"), ("ghost", "2026-10-09T10:00:00.000000Z")],
-                                  "cdr_id string, event_time string")
+RAW_OUTCOMES = [  # what mediation says of six raw records: (partition, offset, outcome, reason, cdr_id, event_time)
+    (0, 0, "rated", None, "r1", "2026-10-02T10:00:00.000000Z"),
+    (0, 1, "rejected", "MISSING_FIELD", None, None),
+    (0, 2, "duplicate", None, "r1", "2026-10-02T10:00:00.000000Z"),
+    (1, 0, "rated", None, "r2", "2026-11-02T10:00:00.000000Z"),
+    (1, 1, "rated", None, "lost", "2026-10-03T10:00:00.000000Z"),
+    (1, 2, "rated", None, "r3", "2026-10-04T10:00:00.000000Z"),  # the stream found it in the future
+]
+# The rated output (r1 written twice by the at-least-once sink, and a record of no raw record) with
+# the raw record each names in its `source` header.
+RATED_OUTPUT = [("r1", "2026-10-02T10:00:00.000000Z", "0:0"), ("r1", "2026-10-02T10:00:00.000000Z", "0:0"),
+                ("r2", "2026-11-02T10:00:00.000000Z", "1:0"), ("ghost", "2026-10-09T10:00:00.000000Z", "7:7")]
+
+
+def _classified_and_orphans(spark: Any, by_offsets: bool) -> tuple[Any, Any]:
+    """`RAW_OUTCOMES` against `RATED_OUTPUT` and three rejections, deep (mediation of every raw record)
+    or by offsets (mediation of the records the rated output does not name only)."""
+    rated = spark.createDataFrame(RATED_OUTPUT, "cdr_id string, event_time string, source string")
     rejected = spark.createDataFrame([(0, 1, "MISSING_FIELD"), (1, 2, "FUTURE_TIMESTAMP"), (5, 5, "MALFORMED_JSON")],
                                      "partition int, offset bigint, reason string")
-    classified = {(r["partition"], r["offset"]): (r["class"], r["reason"])
-                  for r in reconcile.classify_raw(outcomes, rated, rejected).collect()}
-    assert classified == {
+    if not by_offsets:
+        outcomes = spark.createDataFrame(RAW_OUTCOMES, reconcile.OUTCOME_COLUMNS)
+        ids = rated.select("cdr_id", "event_time")
+        return reconcile.classify_raw(outcomes, ids, rejected), reconcile.orphans(outcomes, ids, rejected)
+    sources = reconcile.rated_sources(rated)
+    keys = spark.createDataFrame([r[:2] for r in RAW_OUTCOMES], "partition int, offset bigint")
+    named = {tuple(int(x) for x in r[2].split(":")) for r in RATED_OUTPUT}
+    unnamed = spark.createDataFrame([r for r in RAW_OUTCOMES if r[:2] not in named], reconcile.OUTCOME_COLUMNS)
+    classified = reconcile.classify_raw(unnamed, sources.select("cdr_id", "event_time"), rejected,
+                                        rated_elsewhere=True).unionByName(reconcile.rated_by_source(keys, sources))
+    return classified, reconcile.orphans_by_source(keys, sources, rejected)
+
+
+@pytest.mark.parametrize("by_offsets", [False, True], ids=["deep", "by-offsets"])
+def test_classify_raw_records(spark: Any, by_offsets: bool) -> None:
+    """Both ways of reconciling the raw side classify every raw record alike."""
+    classified, lonely = _classified_and_orphans(spark, by_offsets)
+    assert {(r["partition"], r["offset"]): (r["class"], r["reason"]) for r in classified.collect()} == {
         (0, 0): ("rated", None), (0, 1): ("rejected", "MISSING_FIELD"), (0, 2): ("duplicate", None),
         (1, 0): ("rated", None), (1, 1): ("unexplained", None), (1, 2): ("rejected", "FUTURE_TIMESTAMP")}
-    lonely = reconcile.orphans(outcomes, rated, rejected)
-    section = reconcile.raw_section(reconcile.classify_raw(outcomes, rated, rejected), lonely, CATALOG,
-                                    Period.parse("2026-10"))
+    section = reconcile.raw_section(classified, lonely, CATALOG, Period.parse("2026-10"))
     assert section["run"] == {"records": 6, "rated": 2, "rejected": 2, "duplicate": 1, "in_flight": 0, "unexplained": 1,
                               "rejected_by_reason": {"FUTURE_TIMESTAMP": 1, "MISSING_FIELD": 1}, "recycled": {},
                               "balanced": False}

@@ -363,6 +363,13 @@ def _bill_from_topic_equals_expected(settings: Settings, month: Month, expected:
     assert len(invoices) == len(expected.invoices) > 0
     assert invoices == expected.invoices, "the invoices differ from the file driver's"
     assert (period / "summary.csv").read_text(encoding="utf-8") == expected.summary
+    # The independent check: mediation re-run on every raw record finds what the offsets said.
+    deep = out.parent / "deep"
+    assert cli.main(["reconcile", "--period", PERIOD, "--subscribers", str(month.subscribers), "--invoices", str(out),
+                     "--out", str(deep), "--deep"]) == 0
+    deep_raw = json.loads((deep / "reconciliation.json").read_text())["raw"]
+    assert (report["raw"].pop("method"), deep_raw.pop("method")) == ("offsets", "deep")
+    assert deep_raw == report["raw"]
     return report
 
 

@@ -3,12 +3,20 @@
 Two halves, one report (`reconciliation.json`, written by `telecom bill` into the period folder and
 by `telecom reconcile`):
 
-* **raw side** (when raw records are available): each raw record is `rated` (its `cdr_id` is on
-  the rated output), `rejected` (its source partition/offset is on the rejected output, with the
-  reason found there) or `duplicate` (a later raw copy of a rated `cdr_id`); a record with none of
-  these at or beyond the stream's committed offsets is `in_flight` (DESIGN.md 7a: the stream has not
-  reached it yet); anything else is unexplained. Mediation is re-run only to learn each raw record's `cdr_id` and event time
-  (legacy ids are derived); the *classification* comes from what the pipeline actually wrote.
+* **raw side** (when raw records are available): each raw record is `rated` (the rated output
+  names it), `rejected` (its source partition/offset is on the rejected output, with the reason
+  found there) or `duplicate` (a later raw copy of a rated `cdr_id`); a record with none of these at
+  or beyond the stream's committed offsets is `in_flight` (DESIGN.md 7a: the stream has not reached
+  it yet); anything else is unexplained. The *classification* comes from what the pipeline actually
+  wrote. Mediation is re-run only to learn a raw record's `cdr_id` and event time (legacy ids are
+  derived), and only where the outputs do not say them:
+  - **by offsets** (the topics: every rated record names its raw record in its `source` header,
+    `contracts.chains.SOURCE`): the raw records the rated output names are `rated` by set
+    arithmetic on `partition:offset`; mediation runs on the rest only (the rejected, the
+    duplicates, the in-flight: a few percent);
+  - **deep** (files, rated records without the header, or `telecom reconcile --deep`): mediation
+    runs on every raw record and a rated id's first raw record is the rated one. It is the
+    independent check: it does not trust the stream's word on which record it rated.
 * **billing side**: rated records of the period (with copies), duplicates dropped, CDRs billed, and
   the money trail: rated charges - allowance inclusions = billed amounts (exact, at the rating
   scale), then usage lines (each rounded to 2 places) - billed amounts = the rounding drift, at
@@ -151,7 +159,7 @@ def outcomes_from_rating(outcome: DataFrame) -> DataFrame:
 
 
 def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame,
-                 committed: dict[int, int] | None = None) -> DataFrame:
+                 committed: dict[int, int] | None = None, rated_elsewhere: bool = False) -> DataFrame:
     """One row per raw record with its `class` and, for rejections, the reason actually written.
 
     `outcomes`: `OUTCOME_COLUMNS` (mediation re-run on the raw records); `rated`: the rated output
@@ -159,7 +167,9 @@ def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame,
     A raw record is rejected when its source is on the rejected output; else rated when its
     `cdr_id` is on the rated output and it is the first raw record with that id; a later one is a
     duplicate; anything else is in flight when at or beyond `committed` (partition -> the stream's
-    next offset; None: files, nothing is in flight), else unexplained.
+    next offset; None: files, nothing is in flight), else unexplained. `rated_elsewhere`: the
+    outcomes are the raw records the rated output does not name (`rated_by_source` has the others),
+    so one with a rated id is a copy.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -170,21 +180,45 @@ def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame,
     on_source = F.col("partition").eqNullSafe(F.col("_p")) & (F.col("offset") == F.col("_o"))
     joined = outcomes.join(sources, on_source, "left").join(ids, "cdr_id", "left")
     is_rated = F.col("rated_event_time").isNotNull() & F.col("written_reason").isNull()
-    # The first raw record of an id that is not on the rejected output is the rated one.
-    first = Window.partitionBy("cdr_id").orderBy(F.when(is_rated, 0).otherwise(1),
-                                                 F.col("partition").asc_nulls_first(), "offset")
-    ranked = joined.withColumn("_n", F.when(is_rated, F.row_number().over(first)))
+    if rated_elsewhere:
+        first_rated = F.lit(False)
+    else:  # the first raw record of an id that is not on the rejected output is the rated one
+        first = Window.partitionBy("cdr_id").orderBy(F.when(is_rated, 0).otherwise(1),
+                                                     F.col("partition").asc_nulls_first(), "offset")
+        joined = joined.withColumn("_n", F.when(is_rated, F.row_number().over(first)))
+        first_rated = is_rated & (F.col("_n") == 1)
     klass = (F.when(F.col("written_reason").isNotNull(), F.lit(REJECTED))
-             .when(is_rated & (F.col("_n") == 1), F.lit(RATED))
+             .when(first_rated, F.lit(RATED))
              .when(is_rated, F.lit(DUPLICATE))
              .when(_beyond(committed), F.lit(IN_FLIGHT))
              .otherwise(F.lit(UNEXPLAINED)))
-    return ranked.select(
+    return joined.select(
         "partition", "offset", "cdr_id", klass.alias("class"),
         F.coalesce(F.col("written_reason"), F.when(~is_rated, F.col("reason"))).alias("reason"),
         F.coalesce(F.col("rated_event_time"), F.col("event_time")).alias("event_time"),
         F.col("outcome").alias("mediation_outcome"),
     )
+
+
+def rated_sources(rated: DataFrame) -> DataFrame:
+    """The raw records the rated output names in its `source` header: `partition`, `offset`,
+    `cdr_id`, `event_time`, once each (a rated record the at-least-once sink wrote twice names the
+    same raw record). `rated`: the parsed rated records with their `source` header."""
+    from pyspark.sql import functions as F
+
+    parts = F.split(F.col("source"), ":")
+    return rated.where(F.col("source").isNotNull()).select(
+        parts[0].cast("int").alias("partition"), parts[1].cast("bigint").alias("offset"), "cdr_id", "event_time",
+    ).dropDuplicates(["partition", "offset"])
+
+
+def rated_by_source(raw: DataFrame, sources: DataFrame) -> DataFrame:
+    """`classify_raw`'s rows for the raw records the rated output names: rated, no mediation."""
+    from pyspark.sql import functions as F
+
+    return raw.select("partition", "offset").join(sources, ["partition", "offset"]).select(
+        "partition", "offset", "cdr_id", F.lit(RATED).alias("class"), F.lit(None).cast("string").alias("reason"),
+        "event_time", F.lit(RATED).alias("mediation_outcome"))
 
 
 def collapse_recycled(classified: DataFrame, chains: DataFrame) -> DataFrame:
@@ -218,19 +252,36 @@ def _beyond(committed: dict[int, int] | None) -> Column:
 
 
 def orphans(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame) -> DataFrame:
-    """Output records no raw record explains: rated ids no raw record has, rejections of no raw record."""
+    """Output records no raw record explains (deep: by `cdr_id`): rated ids no raw record has,
+    rejections of no raw record. `outcomes`: every raw record's."""
     from pyspark.sql import functions as F
 
     raw_ids = outcomes.where(F.col("cdr_id").isNotNull()).select("cdr_id").distinct()
     lonely_rated = rated.select("cdr_id", "event_time").join(raw_ids, "cdr_id", "left_anti").select(
-        F.lit("rated output without a raw record").alias("reason"), "cdr_id", "event_time",
-        F.lit(None).cast("int").alias("partition"), F.lit(None).cast("bigint").alias("offset"))
-    keys = outcomes.select(F.col("partition").alias("_p"), F.col("offset").alias("_o"))
+        "cdr_id", "event_time", F.lit(None).cast("int").alias("partition"), F.lit(None).cast("bigint").alias("offset"))
+    return _orphans(lonely_rated, outcomes, rejected)
+
+
+def orphans_by_source(raw: DataFrame, sources: DataFrame, rejected: DataFrame) -> DataFrame:
+    """Output records no raw record explains (by offsets): rated records naming no raw record of
+    `raw`, rejections of no raw record."""
+    from pyspark.sql import functions as F
+
+    lonely_rated = sources.join(raw.select("partition", "offset"), ["partition", "offset"], "left_anti")
+    return _orphans(lonely_rated.select("cdr_id", "event_time", F.col("partition").cast("int"),
+                                        F.col("offset").cast("bigint")), raw, rejected)
+
+
+def _orphans(lonely_rated: DataFrame, raw: DataFrame, rejected: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    keys = raw.select(F.col("partition").alias("_p"), F.col("offset").alias("_o"))
     on_source = F.col("partition").eqNullSafe(F.col("_p")) & (F.col("offset") == F.col("_o"))
     lonely_rejected = rejected.join(keys, on_source, "left_anti").select(
         F.lit("rejected output without a raw record").alias("reason"), F.lit(None).cast("string").alias("cdr_id"),
         F.lit(None).cast("string").alias("event_time"), "partition", "offset")
-    return lonely_rated.unionByName(lonely_rejected)
+    return lonely_rated.select(F.lit("rated output without a raw record").alias("reason"), "cdr_id", "event_time",
+                               "partition", "offset").unionByName(lonely_rejected)
 
 
 def raw_section(classified: DataFrame, lonely: DataFrame, catalog: Catalog, period: Period) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from ..billing.period import Period
 from ..cli_params import (
     CATALOG,
     CHECKPOINT_DIR,
+    DEEP,
     FORCE,
     OUT,
     PERIOD,
@@ -61,7 +62,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def add_input_flags(parser: argparse.ArgumentParser) -> None:
     """Reference data and the raw side of the reconciliation (`telecom bill` and `telecom reconcile`)."""
-    for option in (CATALOG, SUBSCRIBERS, RAW, REJECTED, CHECKPOINT_DIR):
+    for option in (CATALOG, SUBSCRIBERS, RAW, REJECTED, DEEP, CHECKPOINT_DIR):
         option.add(parser)
 
 
@@ -76,7 +77,7 @@ def request_from_args(args: argparse.Namespace, period: Period | None, out: Path
         raise UsageError("--wait must not be negative")
     return BillRequest(period=period, out=out, rated=args.rated, raw=args.raw, rejected=args.rejected,
                        no_raw=args.no_raw, catalog=args.catalog, subscribers=args.subscribers, force=args.force,
-                       as_of=parse_as_of(args.as_of), wait_s=args.wait)
+                       as_of=parse_as_of(args.as_of), wait_s=args.wait, deep=args.deep)
 
 
 def print_summary(billed: Billed, report: dict[str, Any]) -> None:

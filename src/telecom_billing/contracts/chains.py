@@ -2,6 +2,9 @@
 its chain (the `partition:offset` of the chain's first raw record) in its `recycled_from` Kafka
 header and the recycle run that sent it in `recycle_run`. The stream (deduplication), billing's
 reconciliation and `telecom recycle` read them here.
+
+The same `partition:offset` names a raw record in the `source` header the stream writes on every
+rated and rejected record: the reconciliation by offsets reads it (`billing.reconcile`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ if TYPE_CHECKING:
 
 RECYCLED_FROM = "recycled_from"
 RECYCLE_RUN = "recycle_run"
+SOURCE = "source"
 
 
 def header(headers: Column, key: str) -> Column:
@@ -23,11 +27,18 @@ def header(headers: Column, key: str) -> Column:
     return F.element_at(found, 1)["value"].cast("string")
 
 
+def position() -> Column:
+    """A raw record's `partition:offset` in `cdr.raw`."""
+    from pyspark.sql import functions as F
+
+    return F.concat_ws(":", F.col("partition").cast("string"), F.col("offset").cast("string"))
+
+
 def first_id(headers: Column | None = None) -> Column:
     """The chain of a raw record: its `recycled_from` header, else its own `partition:offset`."""
     from pyspark.sql import functions as F
 
-    own = F.concat_ws(":", F.col("partition").cast("string"), F.col("offset").cast("string"))
+    own = position()
     if headers is None:
         return own
     return F.coalesce(header(headers, RECYCLED_FROM), own)

@@ -45,10 +45,10 @@ def read_topic(spark: SparkSession, settings: Settings, topic: str, offsets: dic
     timestamp, and `headers` when asked)."""
     import json
 
-    from .kafka_clients import spark_kafka_options
+    from .kafka_clients import spark_kafka_source_options
 
     starting = {topic: {str(p): first for p, (first, _) in offsets.items()}}
     ending = {topic: {str(p): after for p, (_, after) in offsets.items()}}
-    return (spark.read.format("kafka").options(**spark_kafka_options(settings))
+    return (spark.read.format("kafka").options(**spark_kafka_source_options(settings))
             .option("subscribe", topic).option("startingOffsets", json.dumps(starting))
             .option("endingOffsets", json.dumps(ending)).option("includeHeaders", str(headers).lower()).load())

@@ -59,6 +59,18 @@ def python_client_kwargs(settings: Settings) -> dict[str, Any]:
     return kwargs
 
 
+# How long the broker may hold a fetch that has no data yet. Spark's reader reads a range of offsets
+# up to the partition's end, so each task's last fetch finds nothing and waits this long: Kafka's
+# default (500 ms) added half a second to every task of every batch read and micro-batch
+# (BENCHMARKS.md, "Kafka reads").
+FETCH_MAX_WAIT_MS = 5
+
+
+def spark_kafka_source_options(settings: Settings) -> dict[str, str]:
+    """Options for Spark's Kafka source: `spark_kafka_options` and the consumer's fetch wait."""
+    return {"kafka.fetch.max.wait.ms": str(FETCH_MAX_WAIT_MS), **spark_kafka_options(settings)}
+
+
 def spark_kafka_options(settings: Settings) -> dict[str, str]:
     """Options for Spark's Kafka source and sink (`kafka.`-prefixed Java client properties)."""
     options = {"kafka.bootstrap.servers": settings.bootstrap_servers}

@@ -39,6 +39,10 @@ def spark_conf(settings: Settings, app_name: str, ui_port: int = 0) -> dict[str,
         "spark.driver.memory": settings.driver_memory,
         "spark.sql.streaming.stateStore.providerClass":
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        # A commit writes the batch's changes only (snapshots are made in the background), and a
+        # write does not look its key up to keep an exact row count (the metric then reads 0).
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+        "spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows": "false",
         "spark.sql.adaptive.enabled": "true",
         # Exact money: fail loudly instead of silently dropping decimal scale.
         "spark.sql.decimalOperations.allowPrecisionLoss": "false",

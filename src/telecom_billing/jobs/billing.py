@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..billing import charges, invoices, job, late, live, reconcile
 from ..billing.folder import period_dir, write_period
 from ..billing.period import Period
-from ..contracts.chains import first_id, with_chains
+from ..contracts.chains import SOURCE, first_id, header, with_chains
 from ..errors import TelecomError, UsageError
 from ..infra.settings import Settings
 
@@ -50,6 +50,7 @@ class BillRequest:
     force: bool = False
     as_of: datetime = field(default_factory=lambda: datetime.now(UTC))
     wait_s: float = 300.0
+    deep: bool = False  # reconcile by mediating every raw record, not by the rated records' sources
 
     @property
     def from_topics(self) -> bool:
@@ -126,9 +127,11 @@ def topic_inputs(spark: SparkSession, settings: Settings, request: BillRequest,
     rated_offsets = rated_offsets or topic_offsets(settings, settings.topic_rated)
     source: dict[str, Any] = {"kind": "topics", "bootstrap_servers": settings.bootstrap_servers,
                               "rated": {"topic": settings.topic_rated, "offsets": offsets_json(rated_offsets)}}
-    rated = read_topic(spark, settings, settings.topic_rated, rated_offsets)
-    inputs = Inputs(rated=charges.parse_rated(rated, keep=("partition", "offset")), source=source,
-                    committed=committed)
+    rated = read_topic(spark, settings, settings.topic_rated, rated_offsets, headers=not request.deep)
+    keep: tuple[str, ...] = ("partition", "offset")
+    if not request.deep:  # the raw record each names: the reconciliation's offsets (`reconcile.rated_sources`)
+        rated, keep = rated.withColumn("source", header(rated["headers"], SOURCE)), (*keep, "source")
+    inputs = Inputs(rated=charges.parse_rated(rated, keep=keep), source=source, committed=committed)
     if request.no_raw:
         return inputs
     raw_offsets = raw_offsets or topic_offsets(settings, settings.topic_raw)
@@ -200,22 +203,46 @@ def load_reference(settings: Settings, request: BillRequest) -> Reference:
 
 
 def raw_side(spark: SparkSession, inputs: Inputs, reference: Reference, period: Period) -> dict[str, Any] | None:
-    """The reconciliation's raw side, when raw records were given."""
+    """The reconciliation's raw side, when raw records were given: by offsets when the rated records
+    name their raw records, else deep (`billing.reconcile`). Each input is read once (cached)."""
     if inputs.raw is None or inputs.rejected is None:
         return None
     from ..pipeline import rate_batch
 
-    outcomes = reconcile.outcomes_from_rating(rate_batch(spark, inputs.raw, reference.catalog, reference.subscribers,
-                                                         datetime.now(UTC))).cache()
-    rated_ids = inputs.rated.select("cdr_id", "event_time").where("cdr_id IS NOT NULL")
+    cached: list[DataFrame] = []
+
+    def once(frame: DataFrame) -> DataFrame:
+        cached.append(frame.cache())
+        return frame
+
     try:
-        classified = reconcile.classify_raw(outcomes, rated_ids, inputs.rejected, inputs.committed)
-        if inputs.chains is not None and _has_recycled(inputs.chains):
-            classified = reconcile.collapse_recycled(classified, inputs.chains)
-        lonely = reconcile.orphans(outcomes, rated_ids, inputs.rejected)
-        return reconcile.raw_section(classified, lonely, reference.catalog, period)
+        rated = inputs.rated.where("cdr_id IS NOT NULL")
+        by_offsets = "source" in rated.columns and not rated.where("source IS NULL").limit(1).count()
+        rejected = once(inputs.rejected)
+        chains = once(inputs.chains) if inputs.chains is not None else None
+        keys = chains if chains is not None else once(inputs.raw.select("partition", "offset"))
+        sources = once(reconcile.rated_sources(rated)) if by_offsets else None
+        if sources is not None:
+            rated_ids = sources.select("cdr_id", "event_time")
+            unnamed = inputs.raw.join(sources.select("partition", "offset"), ["partition", "offset"], "left_anti")
+        else:
+            rated_ids, unnamed = once(rated.select("cdr_id", "event_time")), inputs.raw
+        outcomes = once(reconcile.outcomes_from_rating(
+            rate_batch(spark, unnamed, reference.catalog, reference.subscribers, datetime.now(UTC))))
+        classified = reconcile.classify_raw(outcomes, rated_ids, rejected, inputs.committed,
+                                            rated_elsewhere=sources is not None)
+        if sources is not None:
+            classified = classified.unionByName(reconcile.rated_by_source(keys, sources))
+            lonely = reconcile.orphans_by_source(keys, sources, rejected)
+        else:
+            lonely = reconcile.orphans(outcomes, rated_ids, rejected)
+        if chains is not None and _has_recycled(chains):
+            classified = reconcile.collapse_recycled(classified, chains)
+        section = reconcile.raw_section(once(classified), once(lonely), reference.catalog, period)
+        return {"method": "offsets" if sources is not None else "deep", **section}
     finally:
-        outcomes.unpersist()
+        for frame in cached:
+            frame.unpersist()
 
 
 def _has_recycled(chains: DataFrame) -> bool:
