@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install jars demo test test-fast unit lint bench docker-check compose-test clean
+.PHONY: install jars cds demo test test-fast unit lint bench docker-check compose-test clean
 
-install: $(STAMP) jars
+install: $(STAMP) jars cds
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11+ is needed)"; exit 1; }
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 jars: $(STAMP)
 	@command -v java >/dev/null || { echo "error: java not found (Java 17+ is needed)"; exit 1; }
 	$(BIN)/python -m telecom_billing.infra.jars all
+
+# The driver JVM's class-data-sharing archive (src/telecom_billing/infra/cds.py): made once.
+cds: jars
+	$(BIN)/python -m telecom_billing.cds_training
 
 demo: install
 	$(BIN)/telecom demo

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 # How long a stop waits for the batch in flight (docker-compose.yml gives the rating job 40 s to stop).
 STOP_WAIT_S = 30.0
+NO_DATA_BATCHES = "spark.sql.streaming.noDataMicroBatches.enabled"
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,18 @@ def start_stream(spark: SparkSession, settings: Settings, catalog: Catalog, subs
         writer = writer.outputMode("update").trigger(realTime=options.trigger.split(":", 1)[1])  # type: ignore[call-overload]
     else:
         writer = writer.trigger(processingTime=options.trigger)
+    before = spark.conf.get(NO_DATA_BATCHES, "true") or "true"
+    if options.trigger == "once":
+        # A drain-and-exit run skips the empty batch Spark runs after the last one to move the
+        # watermark on (about a second): it would only evict deduplication state older than the
+        # window, which the next run's first batch does as well. Read once, as the query starts.
+        spark.conf.set(NO_DATA_BATCHES, "false")
     try:
         return writer.start()
     except Exception as exc:  # pyspark's analysis errors: report the first line, not a traceback
         raise TelecomError(f"cannot start the stream: {str(exc).splitlines()[0]}") from None
+    finally:
+        spark.conf.set(NO_DATA_BATCHES, before)
 
 
 def run_until_stopped(query: StreamingQuery, out: Callable[[str], None] = print,

@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import cds
 from .jars import connector_jars
 from .settings import Settings
 
@@ -20,13 +21,14 @@ def spark_log(settings: Settings, app_name: str) -> Path:
     return settings.local_dir / "logs" / f"{app_name}.log"
 
 
-def spark_conf(settings: Settings, app_name: str, ui_port: int = 0) -> dict[str, str]:
+def spark_conf(settings: Settings, app_name: str, ui_port: int = 0, cds_dump_to: Path | None = None) -> dict[str, str]:
     """The session's configuration; separate from `create_spark` so it can be inspected and tested.
-    `ui_port` 0: no Spark UI."""
+    `ui_port` 0: no Spark UI. `cds_dump_to`: write the driver's class-data-sharing archive there
+    at exit (`infra.cds`); else the archive is used when there is one."""
     jars = connector_jars(settings.jars_dir)
     log_config = resources.files("telecom_billing") / "resources" / "spark-log4j2.properties"
     java_options = (f"-Dderby.system.home={settings.local_dir / 'derby'} -Dlog4j2.configurationFile={log_config} "
-                    f"-Dtelecom.spark.log={spark_log(settings, app_name)}")
+                    f"-Dtelecom.spark.log={spark_log(settings, app_name)} {cds.java_options(settings, cds_dump_to)}").strip()
     conf = {
         "spark.app.name": app_name,
         "spark.master": settings.spark_master,
@@ -59,7 +61,8 @@ def spark_conf(settings: Settings, app_name: str, ui_port: int = 0) -> dict[str,
     return conf
 
 
-def create_spark(settings: Settings, app_name: str = "telecom-billing", ui_port: int = 0) -> SparkSession:
+def create_spark(settings: Settings, app_name: str = "telecom-billing", ui_port: int = 0,
+                 cds_dump_to: Path | None = None) -> SparkSession:
     """A SparkSession for `settings.spark_master` with the connector jars, UTC, few shuffle partitions;
     the Spark UI on `ui_port` (0: none). Says once where Spark's own log goes."""
     from pyspark.sql import SparkSession
@@ -70,7 +73,7 @@ def create_spark(settings: Settings, app_name: str = "telecom-billing", ui_port:
         log.parent.mkdir(parents=True, exist_ok=True)
         print(f"Spark's own log: {log}", file=sys.stderr, flush=True)
     builder = SparkSession.builder
-    for key, value in spark_conf(settings, app_name, ui_port).items():
+    for key, value in spark_conf(settings, app_name, ui_port, cds_dump_to).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
