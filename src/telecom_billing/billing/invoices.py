@@ -252,6 +252,11 @@ def manifest(billed: Billed, reconciliation: dict[str, Any], source: dict[str, A
     }
 
 
+def writes_ledger(status: str, source: dict[str, Any]) -> bool:
+    """A final billed from the topic lists the CDRs it billed (`billed_cdrs.parquet`)."""
+    return status == "final" and source["kind"] == "topics"
+
+
 def write_contents(folder: Path, billed: Billed, frames: BillingFrames, reconciliation: dict[str, Any],
                    source: dict[str, Any]) -> None:
     """Every file of the period folder but `_SUCCESS`; the manifest last, with the others' checksums.
@@ -262,7 +267,7 @@ def write_contents(folder: Path, billed: Billed, frames: BillingFrames, reconcil
     (folder / INVOICES_FILE).write_text(invoices_text(billed.invoices), encoding="utf-8")
     (folder / SUMMARY_FILE).write_text(summary_text(billed.invoices), encoding="utf-8")
     write_parquet_file(lines_frame(frames, billed.period), folder / LINES_FILE, ("invoice_number", "line_no"))
-    if billed.invoice_status == "final" and source["kind"] == "topics":
+    if writes_ledger(billed.invoice_status, source):
         write_parquet_file(frames.billed_cdrs.select(*BILLED_CDRS_COLUMNS), folder / BILLED_CDRS_FILE,
                            BILLED_CDRS_COLUMNS)
     report.render_invoices(billed.invoices, folder / HTML_DIR)

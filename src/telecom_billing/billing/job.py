@@ -45,17 +45,20 @@ class BillingFrames:
     details: DataFrame  # every record of the run with its status (but `duplicate`): to list the unexplained
     billed_cdrs: DataFrame  # `cdr_id`, `origin_period`, `type` of every CDR billed (usage and late usage)
     late_summary: DataFrame | None = None  # late CDRs per status, subscriber, origin period, service, zone
+    kept: tuple[DataFrame, ...] = ()  # more cached frames to release
 
     def close(self) -> None:
-        self.summary.unpersist()
-        if self.late_summary is not None:
-            self.late_summary.unpersist()
+        for frame in (self.summary, self.late_summary, *self.kept):
+            if frame is not None:
+                frame.unpersist()
 
 
 def bill(rated: DataFrame, catalog: Catalog, subscribers: Sequence[Subscriber], period: Period,
-         late: LateRule | None = None) -> BillingFrames:
+         late: LateRule | None = None, ledger: bool = False) -> BillingFrames:
     """Rated CDRs (the columns of `RATED_FIELDS`) -> the frames of the period's invoices; with a
-    `late` rule (a final run from the topic), the late CDRs of earlier final periods too."""
+    `late` rule (a final run from the topic), the late CDRs of earlier final periods too. `ledger`:
+    `billed_cdrs` will be written (a final from the topic), so each CDR's billing is kept (cached)
+    for it instead of being computed again."""
     from pyspark.sql import functions as F
 
     spark = rated.sparkSession
@@ -66,6 +69,8 @@ def bill(rated: DataFrame, catalog: Catalog, subscribers: Sequence[Subscriber], 
     # known before it, so the unexplained records are listed from `cdrs`.
     lean = cdrs.drop("local_date", "event_time", "msisdn", "problem")
     billed = apply_allowances(deduplicate(lean), catalog)
+    if ledger:
+        billed = billed.cache()
     summary = summarize(billed).cache()
     billed_cdrs = billed.where(F.col("status") == OK).select(
         "cdr_id", F.lit(period.label).alias("origin_period"), F.lit("usage").alias("type"))
@@ -79,4 +84,4 @@ def bill(rated: DataFrame, catalog: Catalog, subscribers: Sequence[Subscriber], 
     invoices = build_invoices(subs, usage_lines(summary), allowance_use(summary), lines_late, catalog)
     return BillingFrames(summary=summary, invoices=invoices, hourly=hourly_usage(summary),
                          totals=status_totals(summary), details=cdrs, billed_cdrs=billed_cdrs,
-                         late_summary=late_summary)
+                         late_summary=late_summary, kept=(billed,) if ledger else ())

@@ -39,6 +39,8 @@ class Settings:
     trigger: str = "2 seconds"
     shuffle_partitions: int = 4
     driver_memory: str = "4g"
+    # The stream holds a micro-batch at a time, not a month: its driver needs less (BENCHMARKS.md, "Memory").
+    stream_driver_memory: str = "1536m"
     # The Spark UI of `telecom stream` (the next free port if taken); 0 turns it off.
     spark_ui_port: int = 4040
     broker_port: int = 9092

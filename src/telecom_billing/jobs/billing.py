@@ -73,7 +73,6 @@ class Inputs:
     raw: DataFrame | None = None
     rejected: DataFrame | None = None
     committed: dict[int, int] | None = None  # the stream's progress on cdr.raw (topics only)
-    chains: DataFrame | None = None  # raw records with their recycling chain (topics only)
 
 
 @dataclass
@@ -139,8 +138,7 @@ def topic_inputs(spark: SparkSession, settings: Settings, request: BillRequest,
     source["raw"] = {"topic": settings.topic_raw, "offsets": offsets_json(raw_offsets)}
     source["rejected"] = {"topic": settings.topic_rejected, "offsets": offsets_json(rejected_offsets)}
     raw = with_chains(read_topic(spark, settings, settings.topic_raw, raw_offsets, headers=True))
-    inputs.raw = raw.select("value", "topic", "partition", "offset", "timestamp")
-    inputs.chains = raw.select("partition", "offset", "timestamp", "first_id")
+    inputs.raw = raw.select("value", "topic", "partition", "offset", "timestamp", "first_id")
     inputs.rejected = rejected_frame(read_topic(spark, settings, settings.topic_rejected, rejected_offsets))
     return inputs
 
@@ -204,9 +202,12 @@ def load_reference(settings: Settings, request: BillRequest) -> Reference:
 
 def raw_side(spark: SparkSession, inputs: Inputs, reference: Reference, period: Period) -> dict[str, Any] | None:
     """The reconciliation's raw side, when raw records were given: by offsets when the rated records
-    name their raw records, else deep (`billing.reconcile`). Each input is read once (cached)."""
+    name their raw records, else deep (`billing.reconcile`). Each input is read once (cached: by
+    offsets, the raw records' coordinates and only the unnamed ones' bytes)."""
     if inputs.raw is None or inputs.rejected is None:
         return None
+    from pyspark.sql import functions as F
+
     from ..pipeline import rate_batch
 
     cached: list[DataFrame] = []
@@ -216,17 +217,20 @@ def raw_side(spark: SparkSession, inputs: Inputs, reference: Reference, period: 
         return frame
 
     try:
-        rated = inputs.rated.where("cdr_id IS NOT NULL")
+        rated = once(inputs.rated.where("cdr_id IS NOT NULL").select(
+            "cdr_id", "event_time", *[c for c in ("source",) if c in inputs.rated.columns]))
         by_offsets = "source" in rated.columns and not rated.where("source IS NULL").limit(1).count()
-        rejected = once(inputs.rejected)
-        chains = once(inputs.chains) if inputs.chains is not None else None
-        keys = chains if chains is not None else once(inputs.raw.select("partition", "offset"))
+        rejected, rated_ids = once(inputs.rejected), rated.select("cdr_id", "event_time")
+        # The raw records' chains (topics: `first_id`) travel with their coordinates.
+        key_columns = ["partition", "offset", *(["timestamp", "first_id"] if "first_id" in inputs.raw.columns else [])]
         sources = once(reconcile.rated_sources(rated)) if by_offsets else None
         if sources is not None:
-            rated_ids = sources.select("cdr_id", "event_time")
-            unnamed = inputs.raw.join(sources.select("partition", "offset"), ["partition", "offset"], "left_anti")
+            named = sources.select("partition", "offset", F.lit(True).alias("_named"))
+            raw = once(inputs.raw.join(named, ["partition", "offset"], "left")
+                       .withColumn("value", F.when(F.col("_named").isNull(), F.col("value"))))
+            keys, unnamed = raw.select(*key_columns), raw.where("_named IS NULL")
         else:
-            rated_ids, unnamed = once(rated.select("cdr_id", "event_time")), inputs.raw
+            keys, unnamed = once(inputs.raw.select(*key_columns)), inputs.raw
         outcomes = once(reconcile.outcomes_from_rating(
             rate_batch(spark, unnamed, reference.catalog, reference.subscribers, datetime.now(UTC))))
         classified = reconcile.classify_raw(outcomes, rated_ids, rejected, inputs.committed,
@@ -236,8 +240,8 @@ def raw_side(spark: SparkSession, inputs: Inputs, reference: Reference, period: 
             lonely = reconcile.orphans_by_source(keys, sources, rejected)
         else:
             lonely = reconcile.orphans(outcomes, rated_ids, rejected)
-        if chains is not None and _has_recycled(chains):
-            classified = reconcile.collapse_recycled(classified, chains)
+        if "first_id" in key_columns and _has_recycled(keys):
+            classified = reconcile.collapse_recycled(classified, keys)
         section = reconcile.raw_section(once(classified), once(lonely), reference.catalog, period)
         return {"method": "offsets" if sources is not None else "deep", **section}
     finally:
@@ -270,7 +274,8 @@ def run_billing(spark: SparkSession, inputs: Inputs, reference: Reference, perio
     started = _step(say, f"billing {period.label} ({status}, {reference.catalog.timezone}) for "
                          f"{len(reference.subscribers):,} subscribers from {_describe(inputs.source)}")
     late_rule = late.LateRule(finals, late.billed_ids(spark, finals)) if finals else None
-    frames = job.bill(inputs.rated, reference.catalog, reference.subscribers, period, late_rule)
+    frames = job.bill(inputs.rated, reference.catalog, reference.subscribers, period, late_rule,
+                      ledger=invoices.writes_ledger(status, inputs.source))
     try:
         billed = invoices.collect(frames, reference.catalog, reference.subscribers, period, status)
         say(f"  {len(billed.invoices):,} invoices in {time.monotonic() - started:.1f} s")

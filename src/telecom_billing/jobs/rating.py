@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def run_stream(settings: Settings, options: StreamOptions, catalog: Path | None 
     reference = load_catalog(catalog or settings.catalog_dir)
     base = load_subscribers(subscribers or settings.subscribers_file)
     ensure_topics(settings)
-    spark = create_spark(settings, "telecom-stream", ui_port=settings.spark_ui_port)
+    spark = create_spark(dataclasses.replace(settings, driver_memory=settings.stream_driver_memory), "telecom-stream",
+                         ui_port=settings.spark_ui_port)
     if spark.sparkContext.uiWebUrl:
         say(f"Spark UI: {spark.sparkContext.uiWebUrl}")
     listener = ProgressPrinter(say)
