@@ -5,7 +5,8 @@ Each figure is the wall time of a `telecom` command as its own process, from sta
 session start included):
 
 * `demo_s`: `telecom demo` (100,000 CDRs: a fresh broker, generate + produce, the stream, the
-  final bill with its reconciliation, the folder written), output to a temporary folder;
+  final bill with its reconciliation, the folder written), its broker on free ports, output to a
+  temporary folder;
 * `stream_cold_100k_s`: `telecom stream --once` over a backlog of `--count` (100,000) generated CDRs
   in a fresh raw topic, with a fresh checkpoint.
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from stack import create_topics, fresh_settings, generate_backlog, kafka, load_into_topic, telecom, telecom_env
 
+from telecom_billing.infra.broker import free_port
 from telecom_billing.infra.settings import load_settings
 
 
@@ -37,8 +39,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000, help="CDRs in the demo and the backlog")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-cold-"))
-    result: dict[str, object] = {
-        "demo_s": timed("demo", "--count", str(args.count), env=dict(os.environ, TELECOM_OUTPUT_DIR=str(tmp / "demo")))}
+    demo_env = dict(os.environ, TELECOM_OUTPUT_DIR=str(tmp / "demo"), TELECOM_BROKER_PORT=str(free_port()),
+                    TELECOM_CONTROLLER_PORT=str(free_port()))
+    result: dict[str, object] = {"demo_s": timed("demo", "--count", str(args.count), env=demo_env)}
     with kafka(tmp / "broker") as broker:
         settings = fresh_settings(load_settings(), broker.bootstrap, "cold", tmp)
         create_topics(settings)
