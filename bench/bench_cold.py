@@ -19,19 +19,12 @@ import argparse
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
-from stack import create_topics, fresh_settings, generate_backlog, kafka, load_into_topic, telecom, telecom_env
+from stack import create_topics, fresh_settings, generate_backlog, kafka, load_into_topic, telecom_env, timed
 
 from telecom_billing.infra.broker import free_port
 from telecom_billing.infra.settings import load_settings
-
-
-def timed(*args: str, env: dict[str, str]) -> float:
-    started = time.monotonic()
-    telecom(*args, env=env)
-    return round(time.monotonic() - started, 1)
 
 
 def main() -> None:
@@ -41,7 +34,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-cold-"))
     demo_env = dict(os.environ, TELECOM_OUTPUT_DIR=str(tmp / "demo"), TELECOM_BROKER_PORT=str(free_port()),
                     TELECOM_CONTROLLER_PORT=str(free_port()))
-    result: dict[str, object] = {"demo_s": timed("demo", "--count", str(args.count), env=demo_env)}
+    result: dict[str, object] = {"demo_s": round(timed("demo", "--count", str(args.count), env=demo_env), 1)}
     with kafka(tmp / "broker") as broker:
         settings = fresh_settings(load_settings(), broker.bootstrap, "cold", tmp)
         create_topics(settings)
@@ -51,7 +44,7 @@ def main() -> None:
         spark = create_spark(settings, "bench-cold-load")
         load_into_topic(spark, settings, backlog)
         spark.stop()
-        result["stream_cold_100k_s"] = timed("stream", "--once", env=telecom_env(settings))
+        result["stream_cold_100k_s"] = round(timed("stream", "--once", env=telecom_env(settings)), 1)
     print(json.dumps(result))
 
 

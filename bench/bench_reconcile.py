@@ -20,21 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
-from stack import create_topics, fresh_settings, generate_backlog, kafka, load_into_topic, telecom, telecom_env
+from stack import create_topics, fresh_settings, generate_backlog, kafka, load_into_topic, telecom, telecom_env, timed
 
 from telecom_billing.infra.settings import load_settings
 
 PERIOD = "2026-10"
 NOW = "2026-11-02T00:00:00Z"  # after the period: no record is in the future
-
-
-def timed(*args: str, env: dict[str, str] | None = None) -> float:
-    started = time.monotonic()
-    telecom(*args, env=env)
-    return time.monotonic() - started
 
 
 def from_topics(raw: Path, tmp: Path) -> float:

@@ -13,6 +13,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,13 @@ def telecom(*args: str, env: dict[str, str] | None = None, ok: tuple[int, ...] =
         last = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or ["no output"])[-1]
         raise SystemExit(f"telecom {args[0]} failed (exit status {done.returncode}): {last}")
     return done.stdout
+
+
+def timed(*args: str, env: dict[str, str] | None = None) -> float:
+    """Wall seconds of the `telecom` command `args`, start to exit (JVM start included)."""
+    started = time.monotonic()
+    telecom(*args, env=env)
+    return time.monotonic() - started
 
 
 @dataclass

@@ -57,7 +57,7 @@ class StreamOptions:
 
 def rating_query_frame(spark: SparkSession, settings: Settings, catalog: Catalog, subscribers: list[Subscriber],
                        options: StreamOptions) -> DataFrame:
-    """The streaming DataFrame of (topic, key, value) records for the Kafka sink."""
+    """The streaming DataFrame of (topic, key, value, headers) records for the Kafka sink."""
     reader = (spark.readStream.format("kafka").options(**spark_kafka_source_options(settings))
               .option("subscribe", settings.topic_raw)
               .option("startingOffsets", options.starting_offsets)

@@ -496,17 +496,16 @@ def _classified_and_orphans(spark: Any, by_offsets: bool) -> tuple[Any, Any]:
     rated = spark.createDataFrame(RATED_OUTPUT, "cdr_id string, event_time string, source string")
     rejected = spark.createDataFrame([(0, 1, "MISSING_FIELD"), (1, 2, "FUTURE_TIMESTAMP"), (5, 5, "MALFORMED_JSON")],
                                      "partition int, offset bigint, reason string")
-    if not by_offsets:
-        outcomes = spark.createDataFrame(RAW_OUTCOMES, reconcile.OUTCOME_COLUMNS)
-        ids = rated.select("cdr_id", "event_time")
-        return reconcile.classify_raw(outcomes, ids, rejected), reconcile.orphans(outcomes, ids, rejected)
-    sources = reconcile.rated_sources(rated)
+    ids = rated.select("cdr_id", "event_time")
     keys = spark.createDataFrame([r[:2] for r in RAW_OUTCOMES], "partition int, offset bigint")
+    if not by_offsets:
+        return reconcile.classify_with_orphans(spark.createDataFrame(RAW_OUTCOMES, reconcile.OUTCOME_COLUMNS), keys,
+                                               ids, rejected)
     named = {tuple(int(x) for x in r[2].split(":")) for r in RATED_OUTPUT}
     unnamed = spark.createDataFrame([r for r in RAW_OUTCOMES if r[:2] not in named], reconcile.OUTCOME_COLUMNS)
-    classified = reconcile.classify_raw(unnamed, sources.select("cdr_id", "event_time"), rejected,
-                                        rated_elsewhere=True).unionByName(reconcile.rated_by_source(keys, sources))
-    return classified, reconcile.orphans_by_source(keys, sources, rejected)
+    sources = reconcile.rated_sources(rated)
+    return reconcile.classify_with_orphans(unnamed, keys, sources.select("cdr_id", "event_time"), rejected,
+                                           sources=sources)
 
 
 @pytest.mark.parametrize("by_offsets", [False, True], ids=["deep", "by-offsets"])

@@ -35,6 +35,7 @@ from .folder import (
     file_checksums,
     write_json,
 )
+from .live import FINAL
 from .period import Period
 
 if TYPE_CHECKING:
@@ -254,7 +255,7 @@ def manifest(billed: Billed, reconciliation: dict[str, Any], source: dict[str, A
 
 def writes_ledger(status: str, source: dict[str, Any]) -> bool:
     """A final billed from the topic lists the CDRs it billed (`billed_cdrs.parquet`)."""
-    return status == "final" and source["kind"] == "topics"
+    return status == FINAL and source["kind"] == "topics"
 
 
 def write_contents(folder: Path, billed: Billed, frames: BillingFrames, reconciliation: dict[str, Any],

@@ -28,7 +28,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ..contracts.chains import first_id, latest_members
+from ..contracts.chains import first_id, latest_members, parse_position
 from ..contracts.limits import UNEXPLAINED_SAMPLE
 from ..contracts.records import RATED, REJECTED
 from ..refdata.catalog import Catalog
@@ -206,10 +206,8 @@ def rated_sources(rated: DataFrame) -> DataFrame:
     same raw record). `rated`: the parsed rated records with their `source` header."""
     from pyspark.sql import functions as F
 
-    parts = F.split(F.col("source"), ":")
     return rated.where(F.col("source").isNotNull()).select(
-        parts[0].cast("int").alias("partition"), parts[1].cast("bigint").alias("offset"), "cdr_id", "event_time",
-    ).dropDuplicates(["partition", "offset"])
+        *parse_position(F.col("source")), "cdr_id", "event_time").dropDuplicates(["partition", "offset"])
 
 
 def rated_by_source(raw: DataFrame, sources: DataFrame) -> DataFrame:
@@ -219,6 +217,19 @@ def rated_by_source(raw: DataFrame, sources: DataFrame) -> DataFrame:
     return raw.select("partition", "offset").join(sources, ["partition", "offset"]).select(
         "partition", "offset", "cdr_id", F.lit(RATED).alias("class"), F.lit(None).cast("string").alias("reason"),
         "event_time", F.lit(RATED).alias("mediation_outcome"))
+
+
+def classify_with_orphans(outcomes: DataFrame, keys: DataFrame, rated: DataFrame, rejected: DataFrame,
+                          committed: dict[int, int] | None = None,
+                          sources: DataFrame | None = None) -> tuple[DataFrame, DataFrame]:
+    """Every raw record classified, and the output records no raw record explains. Deep when
+    `sources` is None (`outcomes` covers every raw record); by offsets otherwise (`sources`:
+    `rated_sources`; `outcomes` covers the raw records they do not name; `keys`: the coordinates of
+    every raw record)."""
+    classified = classify_raw(outcomes, rated, rejected, committed, rated_elsewhere=sources is not None)
+    if sources is None:
+        return classified, orphans(outcomes, rated, rejected)
+    return (classified.unionByName(rated_by_source(keys, sources)), orphans_by_source(keys, sources, rejected))
 
 
 def collapse_recycled(classified: DataFrame, chains: DataFrame) -> DataFrame:

@@ -34,6 +34,14 @@ def position() -> Column:
     return F.concat_ws(":", F.col("partition").cast("string"), F.col("offset").cast("string"))
 
 
+def parse_position(text: Column) -> tuple[Column, Column]:
+    """`position()`'s text read back: the raw record's `partition` (int) and `offset` (bigint)."""
+    from pyspark.sql import functions as F
+
+    parts = F.split(text, ":")
+    return parts[0].cast("int").alias("partition"), parts[1].cast("bigint").alias("offset")
+
+
 def first_id(headers: Column | None = None) -> Column:
     """The chain of a raw record: its `recycled_from` header, else its own `partition:offset`."""
     from pyspark.sql import functions as F

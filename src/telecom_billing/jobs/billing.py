@@ -206,8 +206,6 @@ def raw_side(spark: SparkSession, inputs: Inputs, reference: Reference, period: 
     offsets, the raw records' coordinates and only the unnamed ones' bytes)."""
     if inputs.raw is None or inputs.rejected is None:
         return None
-    from pyspark.sql import functions as F
-
     from ..pipeline import rate_batch
 
     cached: list[DataFrame] = []
@@ -221,32 +219,35 @@ def raw_side(spark: SparkSession, inputs: Inputs, reference: Reference, period: 
             "cdr_id", "event_time", *[c for c in ("source",) if c in inputs.rated.columns]))
         by_offsets = "source" in rated.columns and not rated.where("source IS NULL").limit(1).count()
         rejected, rated_ids = once(inputs.rejected), rated.select("cdr_id", "event_time")
-        # The raw records' chains (topics: `first_id`) travel with their coordinates.
-        key_columns = ["partition", "offset", *(["timestamp", "first_id"] if "first_id" in inputs.raw.columns else [])]
         sources = once(reconcile.rated_sources(rated)) if by_offsets else None
-        if sources is not None:
-            named = sources.select("partition", "offset", F.lit(True).alias("_named"))
-            raw = once(inputs.raw.join(named, ["partition", "offset"], "left")
-                       .withColumn("value", F.when(F.col("_named").isNull(), F.col("value"))))
-            keys, unnamed = raw.select(*key_columns), raw.where("_named IS NULL")
-        else:
-            keys, unnamed = once(inputs.raw.select(*key_columns)), inputs.raw
+        keys, unnamed = _keys_and_unnamed(inputs.raw, sources, once)
         outcomes = once(reconcile.outcomes_from_rating(
             rate_batch(spark, unnamed, reference.catalog, reference.subscribers, datetime.now(UTC))))
-        classified = reconcile.classify_raw(outcomes, rated_ids, rejected, inputs.committed,
-                                            rated_elsewhere=sources is not None)
-        if sources is not None:
-            classified = classified.unionByName(reconcile.rated_by_source(keys, sources))
-            lonely = reconcile.orphans_by_source(keys, sources, rejected)
-        else:
-            lonely = reconcile.orphans(outcomes, rated_ids, rejected)
-        if "first_id" in key_columns and _has_recycled(keys):
+        classified, lonely = reconcile.classify_with_orphans(outcomes, keys, rated_ids, rejected, inputs.committed,
+                                                             sources)
+        if "first_id" in keys.columns and _has_recycled(keys):
             classified = reconcile.collapse_recycled(classified, keys)
         section = reconcile.raw_section(once(classified), once(lonely), reference.catalog, period)
         return {"method": "offsets" if sources is not None else "deep", **section}
     finally:
         for frame in cached:
             frame.unpersist()
+
+
+def _keys_and_unnamed(raw: DataFrame, sources: DataFrame | None,
+                      once: Callable[[DataFrame], DataFrame]) -> tuple[DataFrame, DataFrame]:
+    """The coordinates of every raw record (with its chain, `first_id`, from the topics), and the raw
+    records mediation must see again: those no rated record names (`sources`), or all (deep). By
+    offsets, one cached read keeps the coordinates and only the unnamed records' bytes."""
+    from pyspark.sql import functions as F
+
+    key_columns = ["partition", "offset", *(["timestamp", "first_id"] if "first_id" in raw.columns else [])]
+    if sources is None:
+        return once(raw.select(*key_columns)), raw
+    named = sources.select("partition", "offset", F.lit(True).alias("_named"))
+    marked = once(raw.join(named, ["partition", "offset"], "left")
+                  .withColumn("value", F.when(F.col("_named").isNull(), F.col("value"))))
+    return marked.select(*key_columns), marked.where("_named IS NULL")
 
 
 def _has_recycled(chains: DataFrame) -> bool:
