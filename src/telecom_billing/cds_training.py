@@ -15,8 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import cli
 from .infra.cds import archive_path
 from .infra.settings import Settings, load_settings
+from .infra.spark import create_spark
 
 TRAINING_CDRS = 3_000
 
@@ -39,9 +41,6 @@ def make_archive(settings: Settings) -> Path:
 def train(settings: Settings, dump_to: Path) -> None:
     """A small month, generated, rated by the file driver and billed, in a session that archives
     its classes at exit."""
-    from . import cli
-    from .infra.spark import create_spark
-
     spark = create_spark(settings, "telecom-cds", cds_dump_to=dump_to)
     jvm = spark.sparkContext._gateway.proc  # type: ignore[union-attr]  # the driver JVM (spark-class execs java)
     with tempfile.TemporaryDirectory(prefix="telecom-cds-") as tmp:

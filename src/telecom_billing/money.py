@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import TYPE_CHECKING
 
+from pyspark.sql import functions as F
+
 from .contracts.limits import MONEY_SCALE
 
 if TYPE_CHECKING:
@@ -42,8 +44,6 @@ def micros(value: Decimal) -> int:
 
 def micros_column(value: Column) -> Column:
     """`micros` in Spark: a decimal column of at most `MONEY_SCALE` places as a bigint of micro-units."""
-    from pyspark.sql import functions as F
-
     return (value * F.lit(MICROS)).cast("bigint")
 
 
@@ -110,8 +110,6 @@ class Terms:
 
 def _steps(t: Terms, decimals: int, kind: str) -> Column:
     """The engine (module docstring) in one integer type: "bigint" or "decimal(38,0)"."""
-    from pyspark.sql import functions as F
-
     def div(x: Column, y: Column) -> Column:
         if kind == "bigint":
             return F.call_function("div", x, y)
@@ -131,8 +129,6 @@ def charge_units(t: Terms, decimals: int, always_fits: bool = False) -> Column:
     `always_fits`: the caller proved `fits_in_longs` for every row, and gets a bigint. Otherwise
     each row takes the long path when its own terms fit, else the decimal one (decimal(38,0)).
     """
-    from pyspark.sql import functions as F
-
     if always_fits:
         return _steps(t, decimals, "bigint")
     fee, units, per = t.fee_micros.cast("bigint"), t.units.cast("bigint"), t.per.cast("bigint")
@@ -147,8 +143,6 @@ def charge_units(t: Terms, decimals: int, always_fits: bool = False) -> Column:
 def units_text(units: Column, decimals: int, exact_long: bool = True) -> Column:
     """An integer of 10^-decimals units as plain text with exactly `decimals` places: 12345 -> "1.2345".
     `exact_long`: `units` is a bigint (else a decimal(38,0), e.g. a mixed-path `charge_units`)."""
-    from pyspark.sql import functions as F
-
     if decimals == 0:
         return units.cast("string")
     scale = F.lit(10**decimals)
@@ -159,14 +153,10 @@ def units_text(units: Column, decimals: int, exact_long: bool = True) -> Column:
 
 def units_decimal(units: Column, decimals: int, precision: int = 38) -> Column:
     """An integer of 10^-decimals units as decimal(precision, decimals), exactly."""
-    from pyspark.sql import functions as F
-
     step = F.lit(f"{Decimal(1).scaleb(-decimals):f}").cast(f"decimal({decimals + 1},{decimals})")
     return (units.cast("decimal(38,0)") * step).cast(f"decimal({precision},{decimals})")
 
 
 def round_half_up(amount: Column, places: int) -> Column:
     """A decimal column rounded half-up to `places` (Spark's `round` of a decimal is HALF_UP, exact)."""
-    from pyspark.sql import functions as F
-
     return F.round(amount, places)

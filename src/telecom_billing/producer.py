@@ -26,16 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from kafka import KafkaProducer, codec
+from kafka.errors import KafkaError
+from kafka.partitioner.default import murmur2
+
 from .contracts.limits import MAX_RECORD_BYTES
 from .errors import ServiceUnavailable, TelecomError, UsageError
 from .generator import Batch, subscriber_key, write_labels
-from .infra.kafka_clients import python_client_kwargs
+from .infra.kafka_clients import DEFAULT_BATCH_SIZE, DEFAULT_COMPRESSION, DEFAULT_LINGER_MS, python_client_kwargs
 from .infra.settings import Settings
+from .infra.topics import TopicSpec, ensure_topics, pipeline_topics
 
-# What the producer benchmark settled on (bench/bench_producer.py); see docs for the figures.
-DEFAULT_COMPRESSION = "gzip"
-DEFAULT_BATCH_SIZE = 512 * 1024
-DEFAULT_LINGER_MS = 20
 CONNECT_TIMEOUT_S = 15.0
 FLUSH_TIMEOUT_S = 60.0
 # A poison record megabytes long must reach cdr.raw (and be rejected there), not stop the producer:
@@ -47,8 +48,6 @@ _CODEC_PACKAGES = {"lz4": "lz4", "zstd": "zstandard", "snappy": "python-snappy (
 
 def codecs_available() -> dict[str, bool]:
     """Which compression codecs kafka-python can use with the installed packages."""
-    from kafka import codec
-
     return {"none": True, "gzip": codec.has_gzip(), "snappy": codec.has_snappy(), "lz4": codec.has_lz4(),
             "zstd": codec.has_zstd()}
 
@@ -115,8 +114,6 @@ class CdrProducer:
 
     def __init__(self, settings: Settings, topic: str, tuning: Tuning | None = None,
                  connect_timeout_s: float = CONNECT_TIMEOUT_S, create_topic: bool = True) -> None:
-        from kafka import KafkaProducer
-        from kafka.errors import KafkaError
 
         self.topic = topic
         options = (tuning or Tuning()).kwargs()
@@ -149,7 +146,6 @@ class CdrProducer:
         """Kafka's default partition of a key (murmur2, as the Java client), cached per key."""
         found = self._partition_of.get(key)
         if found is None:
-            from kafka.partitioner.default import murmur2
 
             found = self.partitions[(murmur2(key) & 0x7FFFFFFF) % len(self.partitions)]
             self._partition_of[key] = found
@@ -192,8 +188,6 @@ class CdrProducer:
 
 def _ensure_topic(settings: Settings, topic: str) -> None:
     """Create the topic when missing: a pipeline topic with its own settings, another with defaults."""
-    from .infra.topics import TopicSpec, ensure_topics, pipeline_topics
-
     specs = [s for s in pipeline_topics(settings) if s.name == topic] or [TopicSpec(topic, settings.partitions, {})]
     ensure_topics(settings, specs)
 
@@ -280,8 +274,6 @@ def send_with_headers(settings: Settings, topic: str,
                       records: Iterable[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]) -> int:
     """Send `(key, value, headers)` records to `topic` and wait for every acknowledgement; returns the
     count sent. Any failure is one error line (what was acknowledged stays sent)."""
-    from kafka.errors import KafkaError
-
     producer = CdrProducer(settings, topic, create_topic=False)
     try:
         futures = [producer.producer.send(topic, value=value, key=key, headers=headers,

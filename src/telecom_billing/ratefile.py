@@ -11,8 +11,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pyspark.sql import functions as F
+
+from . import money
+from .contracts.records import DUPLICATE, RATED, REJECTED
 from .errors import UsageError
 from .infra.settings import Settings
+from .infra.spark import create_spark
+from .output import rated_json, rejected_json
+from .pipeline import file_frame, rate_batch
 from .refdata.catalog import load_catalog
 from .refdata.subscribers import load_subscribers
 
@@ -63,13 +70,7 @@ def _write_single_text(df: Any, target: Path) -> None:
 
 def rate_file(settings: Settings, input_path: Path, out_dir: Path, catalog_path: Path, subscribers_path: Path,
               now: datetime) -> RateFileReport:
-    from pyspark.sql import functions as F
 
-    from . import money
-    from .contracts.records import DUPLICATE, RATED, REJECTED
-    from .infra.spark import create_spark
-    from .output import rated_json, rejected_json
-    from .pipeline import file_frame, rate_batch
 
     if not input_path.exists():
         raise UsageError(f"input not found: {input_path}")

@@ -15,6 +15,9 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
 from .errors import ServiceUnavailable, TelecomError
 from .infra.kafka_clients import python_client_kwargs
 from .infra.settings import Settings
@@ -146,9 +149,6 @@ def read_records(settings: Settings, topic: str, *, from_beginning: bool, follow
     partition (and only the newest `last` of those are yielded). Stop: at the end offsets seen
     on start, or never with `follow`.
     """
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
-
     try:
         consumer = KafkaConsumer(**python_client_kwargs(settings), group_id=None, enable_auto_commit=False,
                                  allow_auto_create_topics=False,
@@ -222,7 +222,6 @@ def _drain(consumer: Any, tps: list[Any], end: dict[Any, int] | None, poll_ms: i
 
 
 def _tp(record: Record) -> Any:
-    from kafka import TopicPartition
 
     return TopicPartition(record.topic, record.partition)
 

@@ -30,10 +30,10 @@ from telecom_billing.generator import (
     GeneratorOptions,
     Label,
     Traffic,
-    generate_subscribers,
     load_traffic,
     subscriber_key,
 )
+from telecom_billing.generator.subscribers import generate_subscribers
 from telecom_billing.infra.settings import load_settings
 from telecom_billing.refdata.catalog import Catalog
 from telecom_billing.refdata.subscribers import Subscriber, load_subscribers, write_subscribers

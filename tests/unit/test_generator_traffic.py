@@ -14,9 +14,9 @@ from telecom_billing.generator import (
     GeneratorOptions,
     TrafficError,
     default_traffic,
-    generate_subscribers,
     load_traffic,
 )
+from telecom_billing.generator.subscribers import generate_subscribers
 from telecom_billing.generator.traffic import (
     DEFAULT_COUNTRY_WEIGHT,
     DEFAULT_FOREIGN_ZONE_WEIGHT,

@@ -1,10 +1,15 @@
 """The package's dependency graph has no circles: neither between modules nor between the folders
 (billing/, corrections/, ...), counting every import of the project's own code, those inside
-functions and under TYPE_CHECKING too (a lazy import hides an edge, it does not remove it)."""
+functions and under TYPE_CHECKING too (a lazy import hides an edge, it does not remove it).
+
+Imports sit at the top of their module, except in `commands/`: `telecom --help` loads every command
+module, so those import what they run inside `run` (docs/ARCHITECTURE.md, "Imports")."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,3 +100,30 @@ def test_no_circle_between_folders() -> None:
 
 def test_the_checker_sees_a_circle() -> None:
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# What `telecom --help` must not load: each takes 0.1-0.2 s to import (pyspark with py4j 0.15 s,
+# kafka-python 0.18 s, Faker 0.13 s, matplotlib more); --help itself takes 0.11 s.
+HEAVY = ("pyspark", "py4j", "kafka", "faker", "jinja2", "matplotlib")
+
+
+def lazy_imports(path: Path) -> list[str]:
+    """`line: statement` of every import inside a function of `path`."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            found += [f"{s.lineno}: {ast.unparse(s)}" for s in ast.walk(node) if isinstance(s, ast.Import | ast.ImportFrom)]
+    return found
+
+
+def test_only_command_modules_import_inside_functions() -> None:
+    outside = {str(p.relative_to(PACKAGE)): lazy_imports(p) for p in sorted(PACKAGE.rglob("*.py"))
+               if p.parent.name != "commands"}
+    assert {path: found for path, found in outside.items() if found} == {}
+
+
+def test_help_loads_no_heavy_library() -> None:
+    probe = ("import sys; from telecom_billing.cli import build_parser; build_parser(); "
+             "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(set(loaded) & set(HEAVY)) == []

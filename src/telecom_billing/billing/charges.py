@@ -23,11 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
 from .. import money
 from ..contracts.limits import MAX_UNITS, MONEY_SCALE
 from ..contracts.records import DUPLICATE
 from ..contracts.records import RATED_FIELDS as CONTRACT_FIELDS
 from ..errors import TelecomError, UsageError
+from ..mediation.enrich import unknown_subscriber_detail
+from ..mediation.timestamps import local_time
 from ..refdata.catalog import Catalog, Plan
 from ..refdata.subscribers import Subscriber, active_on
 from .period import Period
@@ -65,8 +70,6 @@ def parse_rated(lines: DataFrame, column: str = "value", keep: Sequence[str] = (
     Blank rows are not records. A row that is not JSON keeps null fields and is reported, never
     dropped.
     """
-    from pyspark.sql import functions as F
-
     text = F.col(column).cast("string")
     # An optimizer fence (a nondeterministic, always-true condition): without it Spark pushes the
     # period filter below this projection and parses every line once more for that filter.
@@ -76,8 +79,6 @@ def parse_rated(lines: DataFrame, column: str = "value", keep: Sequence[str] = (
 
 def typed_rated(rated: DataFrame, catalog: Catalog, period: Period) -> DataFrame:
     """The records of `period` plus the unreadable ones (which belong to no period), typed."""
-    from pyspark.sql import functions as F
-
     in_period = F.col("local_date").between(F.lit(period.first_day), F.lit(period.last_day))
     return type_rated(rated, catalog).where(F.col("event_ts").isNull() | in_period)
 
@@ -85,10 +86,6 @@ def typed_rated(rated: DataFrame, catalog: Catalog, period: Period) -> DataFrame
 def type_rated(rated: DataFrame, catalog: Catalog) -> DataFrame:
     """Typed columns, the local time of the event, and a `status` (`ok` / `unreadable` / `invalid`);
     a Kafka `partition` and `offset` are kept when present."""
-    from pyspark.sql import functions as F
-
-    from ..mediation.timestamps import local_time
-
     event_ts = F.to_timestamp("event_time")
     local = local_time(event_ts, catalog.timezone)
     typed = rated.select(
@@ -135,8 +132,6 @@ def _catalog_money(text: Column, name: str) -> tuple[Column, Column]:
     """A rated CDR's `price` or `connect_fee` as `PRICE_TYPE`, and `_<name>_rounded`: true when the
     text has more places than catalog money (6), which the cast would round (checked up to 18
     places): such a record is invalid, not billed at a price nobody set. Out of range is null."""
-    from pyspark.sql import functions as F
-
     wide = text.cast(f"decimal(38,{3 * MONEY_SCALE})")
     value = wide.cast(PRICE_TYPE)
     return value.alias(name), F.coalesce(wide != value, F.lit(False)).alias(f"_{name}_rounded")
@@ -145,8 +140,6 @@ def _catalog_money(text: Column, name: str) -> tuple[Column, Column]:
 def _order() -> list[Column]:
     """The per-subscriber order: allowances are consumed by (event_time, cdr_id); copies of one CDR
     then sit side by side, the earliest `rated_at` first (the other fields only make the order total)."""
-    from pyspark.sql import functions as F
-
     return [F.col(c).asc_nulls_last() for c in ("event_ts", "cdr_id", "rated_at", "service", "zone",
                                                  "billable_units", "quantity", "price", "per", "connect_fee",
                                                  "charge")]
@@ -156,9 +149,6 @@ def deduplicate(cdrs: DataFrame) -> DataFrame:
     """Status `duplicate` for a later copy of a CDR: the same `cdr_id` and event time as the record
     before it in its subscriber's order (copies from an at-least-once sink agree on both, so they are
     neighbours; the first, earliest `rated_at`, is billed). Needs `sub_id` (`attach_subscribers`)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
     order = Window.partitionBy("sub_id").orderBy(*_order())
     previous = F.lag(F.struct("cdr_id", "event_ts", "status")).over(order)
     copy = (F.col("status").isin(OK, NO_SUBSCRIBER) & (previous["cdr_id"] == F.col("cdr_id"))
@@ -178,8 +168,6 @@ def subscriber_frame(spark: SparkSession, subscribers: Sequence[Subscriber], cat
     `sub_id` is the subscriber's position in `subscribers`; the invoice number is a hash of the
     msisdn and activation date, so it never changes when other subscribers are added.
     """
-    from pyspark.sql import functions as F
-
     everyone = [(i, s, _active_days(s, period)) for i, s in enumerate(subscribers)]
     missing = sorted({s.plan_id for _, s, days in everyone if days and s.plan_id not in catalog.plans})
     if missing:
@@ -213,10 +201,6 @@ def _active_days(subscriber: Subscriber, period: Period) -> int:
 def attach_subscribers(cdrs: DataFrame, subscribers: DataFrame) -> DataFrame:
     """Give each `ok` CDR its subscriber (the one with that msisdn active on the event's local date);
     none is status `no_subscriber`."""
-    from pyspark.sql import functions as F
-
-    from ..mediation.enrich import unknown_subscriber_detail
-
     subs = subscribers.select(
         F.col("sub_id"), F.col("msisdn").alias("_msisdn"), F.col("plan_id"),
         F.col("activation_date").alias("_from"), F.col("termination_date").alias("_until"))
@@ -271,8 +255,6 @@ class Allowances:
     def candidate(self, level: int) -> Column:
         """The id of the allowance a CDR may draw from at `level` (null: none), from its `plan_id`,
         `service` and `zone`: a small decision tree, evaluated once per CDR."""
-        from pyspark.sql import functions as F
-
         by_plan = None
         for plan_id, services in sorted(self.candidates.items()):
             by_service = None
@@ -307,8 +289,6 @@ def allowance_levels(plan: Plan) -> list[int]:
 def allowance_candidates(cdrs: DataFrame, catalog: Catalog) -> DataFrame:
     """`_a0`, `_a1`, ...: per level, the id of the allowance the CDR may draw from (see
     `Allowances`); computed before the subscriber shuffle so that `plan_id` need not cross it."""
-    from pyspark.sql import functions as F
-
     allowances = Allowances.of(catalog)
     ok = F.col("status") == OK
     return cdrs.withColumns({f"_a{level}": F.when(ok, allowances.candidate(level))
@@ -323,9 +303,6 @@ def apply_allowances(cdrs: DataFrame, catalog: Catalog) -> DataFrame:
     `connect_fee + (billable_units - included) * price / per`, rounded half-up as in rating.
     Needs `allowance_candidates` and `deduplicate` first.
     """
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
     allowances = Allowances.of(catalog)
     quantities = F.array(*[F.lit(q).cast("bigint") for q in allowances.quantities] or [F.lit(None)])
     names = F.array(*[F.lit(n) for n in allowances.names] or [F.lit(None).cast("string")])
@@ -359,8 +336,6 @@ def billed_amount(cdrs: DataFrame, decimals: int) -> DataFrame:
     has no charge) `connect_fee + (billable_units - included_units) * price / per`, rounded
     half-up as in rating (`money.charge_units`). `charge` becomes the rated charge, computed the
     same way when absent."""
-    from pyspark.sql import functions as F
-
     ok = F.col("status") == OK
     charge = F.coalesce(F.col("charge"), _amount(F.col("billable_units"), decimals))
     nothing_included = (F.col("included_units") == 0) & F.col("charge").isNotNull()
@@ -373,8 +348,6 @@ def billed_amount(cdrs: DataFrame, decimals: int) -> DataFrame:
 
 def _amount(units: Column, decimals: int) -> Column:
     """`connect_fee + units * price / per` of the CDR, as `amount_type`."""
-    from pyspark.sql import functions as F
-
     # Exact: PRICE_TYPE has MONEY_SCALE places.
     terms = money.Terms(money.micros_column(F.col("connect_fee")), units, money.micros_column(F.col("price")),
                         F.col("per"))
@@ -397,8 +370,6 @@ def money_type() -> str:
 def summarize(billed: DataFrame) -> DataFrame:
     """The one aggregate over CDRs everything else is derived from (small enough to cache): per
     status, subscriber, service, zone and allowance, with CDR counts per local hour `h00`..`h23`."""
-    from pyspark.sql import functions as F
-
     hours = [F.count(F.when(F.col("local_hour") == h, F.lit(1))).alias(f"h{h:02d}") for h in range(24)]
     return billed.groupBy("status", "sub_id", "service", "zone", "allowance").agg(
         F.count(F.lit(1)).alias("cdrs"),
@@ -414,8 +385,6 @@ def summarize(billed: DataFrame) -> DataFrame:
 def usage_lines(summary: DataFrame) -> DataFrame:
     """One line per subscriber, service and zone; the amount is the sum of the CDRs' billed amounts
     rounded half-up to 2 places."""
-    from pyspark.sql import functions as F
-
     return (
         summary.where(F.col("status") == OK)
         .groupBy("sub_id", "service", "zone")
@@ -427,7 +396,6 @@ def usage_lines(summary: DataFrame) -> DataFrame:
 
 
 def allowance_use(summary: DataFrame) -> DataFrame:
-    from pyspark.sql import functions as F
 
     return (summary.where((F.col("status") == OK) & F.col("allowance").isNotNull())
             .groupBy("sub_id", "allowance").agg(F.sum("included_units").alias("used")))
@@ -435,15 +403,12 @@ def allowance_use(summary: DataFrame) -> DataFrame:
 
 def hourly_usage(summary: DataFrame) -> DataFrame:
     """Billed CDRs per service and local hour of day (`service`, `local_hour`, `cdrs`), for the report."""
-    from pyspark.sql import functions as F
-
     per_service = summary.where(F.col("status") == OK).groupBy("service").agg(
         F.array(*[F.sum(f"h{h:02d}") for h in range(24)]).alias("hours"))
     return per_service.select("service", F.posexplode("hours").alias("local_hour", "cdrs"))
 
 
 def status_totals(summary: DataFrame) -> DataFrame:
-    from pyspark.sql import functions as F
 
     return summary.groupBy("status").agg(
         F.sum("cdrs").alias("cdrs"), F.sum("billed_amount").alias("billed_amount"), F.sum("charge").alias("charge"))
@@ -454,8 +419,6 @@ def build_invoices(subscribers: DataFrame, lines: DataFrame, allowances: DataFra
     """One row per invoice: subscriber fields, the recurring fee, usage lines sorted by (service, zone),
     late usage lines (DESIGN.md 7a) sorted by (origin period, service, zone), allowance use by name,
     subtotal, tax and total. A subscriber with no active day gets an invoice only for late usage."""
-    from pyspark.sql import functions as F
-
     line = F.struct("service", "zone", "quantity", "billable_units", "included_units", "amount", "cdr_count")
     per_sub = lines.groupBy("sub_id").agg(F.sort_array(F.collect_list(line)).alias("lines"),
                                           F.sum("amount").alias("usage"))
@@ -507,8 +470,6 @@ def rated_files(path: Path) -> list[Path]:
 def read_rated_files(spark: SparkSession, files: Sequence[Path]) -> DataFrame:
     """The `RATED_FIELDS` columns from JSONL files (one rated CDR per line) or Parquet files (the same
     field names, money as strings)."""
-    from pyspark.sql import functions as F
-
     if all(f.suffix == ".parquet" for f in files):
         frame = spark.read.parquet(*[str(f) for f in files])
         return frame.select(*[(F.col(n) if n in frame.columns else F.lit(None)).cast(kind).alias(n)

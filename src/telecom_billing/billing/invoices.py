@@ -18,11 +18,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pyspark.sql import functions as F
+
 from ..contracts.limits import UNEXPLAINED_SAMPLE
 from ..errors import TelecomError
 from ..infra.parquet_footer import canonicalize_parquet_footer
 from ..refdata.catalog import Catalog
 from ..refdata.subscribers import Subscriber
+from . import report
 from .charges import DUPLICATE, NO_SUBSCRIBER, OK, money_type
 from .folder import (
     BILLED_CDRS_FILE,
@@ -82,8 +85,6 @@ class Billed:
 def collect(frames: BillingFrames, catalog: Catalog, subscribers: Sequence[Subscriber], period: Period,
             invoice_status: str) -> Billed:
     """Run the Spark job's actions and turn the rows into invoice dicts (DESIGN.md section 7 fields)."""
-    from pyspark.sql import functions as F
-
     status = {row["status"]: row.asDict() for row in frames.totals.collect()}
     # As JSON text: much cheaper to bring to Python than nested rows of Decimals; exact (decimals
     # are read back as Decimal).
@@ -184,8 +185,6 @@ def summary_text(invoices: Iterable[dict[str, Any]]) -> str:
 
 def lines_frame(frames: BillingFrames, period: Period) -> DataFrame:
     """All invoice lines, flat, from the Spark invoice frame (the same values as `invoices.jsonl`)."""
-    from pyspark.sql import functions as F
-
     base = [F.col("invoice_number"), F.col("msisdn"), F.lit(period.label).alias("period")]
     recurring = frames.invoices.select(
         *base, F.lit(0).alias("line_no"), F.lit("recurring").alias("type"), F.lit(None).cast("string").alias("service"),
@@ -263,8 +262,6 @@ def write_contents(folder: Path, billed: Billed, frames: BillingFrames, reconcil
     """Every file of the period folder but `_SUCCESS`; the manifest last, with the others' checksums.
     A final period billed from the topic also lists the `cdr_id`s it billed: the ledger later finals
     read (a final from files is the whole truth and takes part in no ledger)."""
-    from . import report
-
     (folder / INVOICES_FILE).write_text(invoices_text(billed.invoices), encoding="utf-8")
     (folder / SUMMARY_FILE).write_text(summary_text(billed.invoices), encoding="utf-8")
     write_parquet_file(lines_frame(frames, billed.period), folder / LINES_FILE, ("invoice_number", "line_no"))

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pyspark.sql import functions as F
+
 from ..refdata.catalog import Catalog
 from ..refdata.subscribers import Subscriber
 from .charges import (
@@ -59,8 +61,6 @@ def bill(rated: DataFrame, catalog: Catalog, subscribers: Sequence[Subscriber], 
     `late` rule (a final run from the topic), the late CDRs of earlier final periods too. `ledger`:
     `billed_cdrs` will be written (a final from the topic), so each CDR's billing is kept (cached)
     for it instead of being computed again."""
-    from pyspark.sql import functions as F
-
     spark = rated.sparkSession
     subs = subscriber_frame(spark, subscribers, catalog, period)
     typed = type_rated(rated, catalog)

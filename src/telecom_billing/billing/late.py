@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
 from .. import money
 from ..refdata.catalog import Catalog
 from .charges import DUPLICATE, NO_SUBSCRIBER, OK, attach_subscribers, billed_amount, money_type
@@ -24,8 +27,6 @@ if TYPE_CHECKING:
 def is_late(finals: list[FinalPeriod], period: Period) -> Column:
     """A rated CDR (with `partition`, `offset`, `origin_period`) is late for the final run of `period`
     when its own period is an earlier final one and no final run has taken in its offset yet."""
-    from pyspark.sql import functions as F
-
     earlier = sorted({f.period.label for f in finals if (f.period.year, f.period.month) <
                       (period.year, period.month)})
     if not earlier:
@@ -59,9 +60,6 @@ def late_cdrs(typed: DataFrame, subscribers: DataFrame, rule: LateRule, period: 
     `offset`), each with its subscriber, `origin_period`, `status` and `billed_amount` = its rated
     charge (no allowance applies). A copy of a `cdr_id` billed before, or a later copy of a late one
     (by `rated_at`, then offset), is a `duplicate`, whether or not it has a subscriber."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
     candidates = (typed.where(F.col("event_ts").isNotNull())
                   .withColumn("origin_period", F.date_format("local_date", "yyyy-MM"))
                   .where(is_late(rule.finals, period)))
@@ -80,8 +78,6 @@ def late_cdrs(typed: DataFrame, subscribers: DataFrame, rule: LateRule, period: 
 
 def late_status(cdrs: DataFrame) -> DataFrame:
     """Late CDRs per status, subscriber, origin period, service and zone (small: cached by the job)."""
-    from pyspark.sql import functions as F
-
     return cdrs.groupBy("status", "sub_id", "origin_period", "service", "zone").agg(
         F.count(F.lit(1)).alias("cdrs"), F.sum("quantity").alias("quantity"),
         F.sum("billable_units").alias("billable_units"), F.sum("billed_amount").alias("billed_amount"))
@@ -90,8 +86,6 @@ def late_status(cdrs: DataFrame) -> DataFrame:
 def late_lines(summary: DataFrame) -> DataFrame:
     """One `late_usage` line per subscriber, origin period, service and zone: the rated charges'
     sum rounded half-up to 2 places, like a usage line."""
-    from pyspark.sql import functions as F
-
     return (summary.where(F.col("status") == OK)
             .groupBy("sub_id", "origin_period", "service", "zone")
             .agg(F.sum("quantity").alias("quantity"), F.sum("billable_units").alias("billable_units"),

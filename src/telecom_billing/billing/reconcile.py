@@ -28,9 +28,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
 from ..contracts.chains import first_id, latest_members, parse_position
 from ..contracts.limits import UNEXPLAINED_SAMPLE
 from ..contracts.records import RATED, REJECTED
+from ..mediation.timestamps import local_time
 from ..refdata.catalog import Catalog
 from .charges import DUPLICATE, INVALID, NO_SUBSCRIBER, OK, UNREADABLE, typed_rated
 from .invoices import Billed, money
@@ -152,8 +156,6 @@ def report_ok(report: dict[str, Any]) -> bool:
 
 def outcomes_from_rating(outcome: DataFrame) -> DataFrame:
     """`pipeline.rate_batch(...)`'s frame as `OUTCOME_COLUMNS`: one row per raw record."""
-    from pyspark.sql import functions as F
-
     return outcome.select(F.col("partition").cast("int"), F.col("offset").cast("bigint"), "outcome", "reason",
                           "cdr_id", "event_time")
 
@@ -171,9 +173,6 @@ def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame,
     outcomes are the raw records the rated output does not name (`rated_by_source` has the others),
     so one with a rated id is a copy.
     """
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
     ids = rated.groupBy("cdr_id").agg(F.min("event_time").alias("rated_event_time"))
     sources = rejected.select(F.col("partition").alias("_p"), F.col("offset").alias("_o"),
                               F.col("reason").alias("written_reason")).dropDuplicates(["_p", "_o"])
@@ -204,16 +203,12 @@ def rated_sources(rated: DataFrame) -> DataFrame:
     """The raw records the rated output names in its `source` header: `partition`, `offset`,
     `cdr_id`, `event_time`, once each (a rated record the at-least-once sink wrote twice names the
     same raw record). `rated`: the parsed rated records with their `source` header."""
-    from pyspark.sql import functions as F
-
     return rated.where(F.col("source").isNotNull()).select(
         *parse_position(F.col("source")), "cdr_id", "event_time").dropDuplicates(["partition", "offset"])
 
 
 def rated_by_source(raw: DataFrame, sources: DataFrame) -> DataFrame:
     """`classify_raw`'s rows for the raw records the rated output names: rated, no mediation."""
-    from pyspark.sql import functions as F
-
     return raw.select("partition", "offset").join(sources, ["partition", "offset"]).select(
         "partition", "offset", "cdr_id", F.lit(RATED).alias("class"), F.lit(None).cast("string").alias("reason"),
         "event_time", F.lit(RATED).alias("mediation_outcome"))
@@ -237,9 +232,6 @@ def collapse_recycled(classified: DataFrame, chains: DataFrame) -> DataFrame:
     the latest member's classification (`rated` when any member was rated), with
     `recycled_reason`, the first member's rejection reason, when the chain has been recycled.
     `chains`: `partition`, `offset`, `timestamp`, `first_id` of every raw record."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
     chain = Window.partitionBy("first_id")
     joined = classified.join(chains, ["partition", "offset"], "left").withColumns({
         "_members": F.count(F.lit(1)).over(chain),
@@ -252,8 +244,6 @@ def collapse_recycled(classified: DataFrame, chains: DataFrame) -> DataFrame:
 
 def _beyond(committed: dict[int, int] | None) -> Column:
     """The raw record's offset is one the stream has not committed yet."""
-    from pyspark.sql import functions as F
-
     if committed is None:
         return F.lit(False)
     if not committed:
@@ -265,8 +255,6 @@ def _beyond(committed: dict[int, int] | None) -> Column:
 def orphans(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame) -> DataFrame:
     """Output records no raw record explains (deep: by `cdr_id`): rated ids no raw record has,
     rejections of no raw record. `outcomes`: every raw record's."""
-    from pyspark.sql import functions as F
-
     raw_ids = outcomes.where(F.col("cdr_id").isNotNull()).select("cdr_id").distinct()
     lonely_rated = rated.select("cdr_id", "event_time").join(raw_ids, "cdr_id", "left_anti").select(
         "cdr_id", "event_time", F.lit(None).cast("int").alias("partition"), F.lit(None).cast("bigint").alias("offset"))
@@ -276,15 +264,12 @@ def orphans(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame) -> DataF
 def orphans_by_source(raw: DataFrame, sources: DataFrame, rejected: DataFrame) -> DataFrame:
     """Output records no raw record explains (by offsets): rated records naming no raw record of
     `raw`, rejections of no raw record."""
-    from pyspark.sql import functions as F
-
     lonely_rated = sources.join(raw.select("partition", "offset"), ["partition", "offset"], "left_anti")
     return _orphans(lonely_rated.select("cdr_id", "event_time", F.col("partition").cast("int"),
                                         F.col("offset").cast("bigint")), raw, rejected)
 
 
 def _orphans(lonely_rated: DataFrame, raw: DataFrame, rejected: DataFrame) -> DataFrame:
-    from pyspark.sql import functions as F
 
     keys = raw.select(F.col("partition").alias("_p"), F.col("offset").alias("_o"))
     on_source = F.col("partition").eqNullSafe(F.col("_p")) & (F.col("offset") == F.col("_o"))
@@ -298,10 +283,6 @@ def _orphans(lonely_rated: DataFrame, raw: DataFrame, rejected: DataFrame) -> Da
 def raw_section(classified: DataFrame, lonely: DataFrame, catalog: Catalog, period: Period) -> dict[str, Any]:
     """Counts per class for the whole run and for the period (by the event's local month), rejections
     by reason, and a sample of the unexplained records."""
-    from pyspark.sql import functions as F
-
-    from ..mediation.timestamps import local_time
-
     local = F.to_date(local_time(F.to_timestamp("event_time"), catalog.timezone))
     in_period = F.coalesce(local.between(F.lit(period.first_day), F.lit(period.last_day)), F.lit(False))
     if "recycled_reason" not in classified.columns:
@@ -348,9 +329,6 @@ def late_section(rated: DataFrame, catalog: Catalog, final: FinalPeriod, finals:
     """The rated CDRs of a final period found beyond the offsets its final took in (`rated`: the whole
     topic with `partition` and `offset`): how many, and which final period billed them (`pending`:
     none yet; `duplicate`: a copy of a CDR billed before)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
     bounds = taken_in([final])
     reached = F.create_map(*[part for p, o in sorted(bounds.items()) for part in (F.lit(p), F.lit(o))]) \
         if bounds else F.create_map().cast("map<int,bigint>")

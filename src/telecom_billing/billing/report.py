@@ -14,6 +14,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from matplotlib.figure import Figure
+
 from ..errors import TelecomError
 from .charges import INVOICE_NUMBER
 
@@ -25,7 +28,6 @@ SERVICE_NAMES = {"voice": "Voice", "sms": "SMS", "data": "Data"}
 
 
 def template_environment() -> Any:
-    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     env = Environment(loader=PackageLoader("telecom_billing", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
@@ -139,7 +141,6 @@ def allowance_use(invoices: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def new_figure(height: float = 4.0) -> Any:
-    from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8, height), dpi=100, layout="constrained")
     return figure, figure.subplots()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
-from ..infra.broker import EmbeddedBroker
 from ..infra.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from ..infra.broker import EmbeddedBroker
 
 NAME = "broker"
 HELP = "start, stop or check the embedded Kafka broker (KRaft, single node, from jars)"
@@ -21,6 +24,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def broker_for(settings: Settings) -> EmbeddedBroker:
+    from ..infra.broker import EmbeddedBroker
+
     return EmbeddedBroker(home=settings.local_dir / "broker", jars_dir=settings.jars_dir,
                           port=settings.broker_port, controller_port=settings.controller_port)
 

@@ -17,9 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..infra.broker import EmbeddedBroker
 from ..infra.settings import Settings, load_settings
-from ..infra.topics import ensure_topics
 
 NAME = "demo"
 HELP = "run the whole pipeline (generate, produce, stream, bill) on a fresh embedded broker and local Spark"
@@ -56,7 +54,9 @@ def say(line: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..billing.period import Period
     from ..generator import GeneratorOptions
+    from ..infra.broker import EmbeddedBroker
     from ..infra.spark import create_spark
+    from ..infra.topics import ensure_topics
     from ..jobs.billing import BillRequest, bill_period
     from ..jobs.rating import run_stream
     from ..jobs.traffic import build_generator, produce_generated

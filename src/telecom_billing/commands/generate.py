@@ -23,7 +23,6 @@ from ..generator import (
     GeneratorOptions,
     WriteStats,
     default_labels_path,
-    generate_subscribers,
     write_cdrs,
 )
 from ..infra.settings import Settings, load_settings
@@ -101,6 +100,7 @@ def _opened(path: Path | None) -> Iterator[IO[str]]:
 
 
 def _write_base(args: argparse.Namespace, settings: Settings) -> int:
+    from ..generator.subscribers import generate_subscribers
     from ..jobs.traffic import catalog_and_traffic
     from ..refdata.subscribers import write_subscribers
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..cli_params import LABELS, QUIET, add_connection
 from ..errors import UsageError
 from ..generator import DEFAULT_COUNT
+from ..infra.kafka_clients import DEFAULT_BATCH_SIZE, DEFAULT_COMPRESSION, DEFAULT_LINGER_MS
 from ..infra.settings import settings_from_args
 from .generate import add_generator_flags, generator_from_args
 
@@ -19,8 +20,6 @@ HELP = "send CDRs to Kafka: from the generator (--count/--rate/--duration) or re
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from ..producer import DEFAULT_BATCH_SIZE, DEFAULT_COMPRESSION, DEFAULT_LINGER_MS
-
     add_connection(parser)
     parser.add_argument("--topic", default=None, help="topic (default: the raw topic, env TELECOM_TOPIC_RAW)")
     parser.add_argument("--file", default=None,

@@ -6,7 +6,6 @@ import argparse
 
 from ..cli_params import add_connection
 from ..infra.settings import settings_from_args
-from ..infra.topics import describe_topics, ensure_topics, pipeline_topics
 
 NAME = "topics"
 HELP = "create the pipeline's topics (idempotent) or list them"
@@ -20,6 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..infra.topics import describe_topics, ensure_topics, pipeline_topics
+
     settings = settings_from_args(args)
     if args.action == "create":
         created = ensure_topics(settings)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
@@ -21,31 +24,23 @@ SOURCE = "source"
 
 def header(headers: Column, key: str) -> Column:
     """The value of a raw record's Kafka header `key` as text; null when it has none."""
-    from pyspark.sql import functions as F
-
     found = F.filter(headers, lambda h: h["key"] == F.lit(key))
     return F.element_at(found, 1)["value"].cast("string")
 
 
 def position() -> Column:
     """A raw record's `partition:offset` in `cdr.raw`."""
-    from pyspark.sql import functions as F
-
     return F.concat_ws(":", F.col("partition").cast("string"), F.col("offset").cast("string"))
 
 
 def parse_position(text: Column) -> tuple[Column, Column]:
     """`position()`'s text read back: the raw record's `partition` (int) and `offset` (bigint)."""
-    from pyspark.sql import functions as F
-
     parts = F.split(text, ":")
     return parts[0].cast("int").alias("partition"), parts[1].cast("bigint").alias("offset")
 
 
 def first_id(headers: Column | None = None) -> Column:
     """The chain of a raw record: its `recycled_from` header, else its own `partition:offset`."""
-    from pyspark.sql import functions as F
-
     own = position()
     if headers is None:
         return own
@@ -60,9 +55,6 @@ def with_chains(raw: DataFrame) -> DataFrame:
 def latest_members(members: DataFrame, worse_first: Column | None = None) -> DataFrame:
     """One row per chain: its latest member by arrival (`timestamp`, then `offset`); rows for which
     `worse_first` is true only count when nothing else in the chain does."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
     order = [F.col("timestamp").desc_nulls_last(), F.col("offset").desc()]
     if worse_first is not None:
         order.insert(0, worse_first.asc())

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pyspark.sql import functions as F
+
 from ..contracts.chains import latest_members, with_chains
 
 if TYPE_CHECKING:
@@ -25,8 +27,6 @@ def eligible(raw: DataFrame, rejected: DataFrame, reason: str) -> DataFrame:
     """The chains to recycle for `reason`: those whose latest member was rejected with it (`key`,
     `value`, `first_id` of that member). A chain whose latest copy is rated, in flight or rejected
     for another reason is left alone, so recycling twice sends nothing twice."""
-    from pyspark.sql import functions as F
-
     reasons = rejected.select(F.col("partition").alias("_p"), F.col("offset").alias("_o"),
                               F.col("reason").alias("rejected_for")).dropDuplicates(["_p", "_o"])
     members = with_chains(raw).join(reasons, (F.col("partition") == F.col("_p")) & (F.col("offset") == F.col("_o")),

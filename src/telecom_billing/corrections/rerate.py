@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
+from ..billing.charges import RATED_FIELDS as BILLING_FIELDS
 from ..contracts.reasons import Reason
 from ..contracts.records import RATED_FIELDS
+from ..mediation.columns import problem
+from ..mediation.timestamps import local_time, with_local_time
+from ..rating.rate import find_rate, price
+from ..rating.tariff import Tariff
 from ..refdata.catalog import Catalog
 
 if TYPE_CHECKING:
@@ -26,8 +34,6 @@ RATING_FIELDS = ("zone", "band", "price", "per", "connect_fee", "billable_units"
 
 def parse_rated_records(lines: DataFrame, keep: tuple[str, ...] = ()) -> DataFrame:
     """Rated CDR JSON documents (column `value`) -> every field of the rated record contract."""
-    from pyspark.sql import functions as F
-
     text = F.col("value").cast("string")
     return (lines.where(F.trim(text) != "").select(F.from_json(text, RATED_SCHEMA).alias("r"), *keep)
             .select("r.*", *keep))
@@ -36,11 +42,6 @@ def parse_rated_records(lines: DataFrame, keep: tuple[str, ...] = ()) -> DataFra
 def of_period(rated: DataFrame, catalog: Catalog, period: Period) -> DataFrame:
     """The rated CDRs of `period` (by the event's local date in the catalog's zone), one per `cdr_id`:
     the earliest `rated_at` of copies an at-least-once sink wrote."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    from ..mediation.timestamps import local_time
-
     local_date = F.to_date(local_time(F.to_timestamp("event_time"), catalog.timezone))
     order = [F.col(c).asc_nulls_last() for c in ("rated_at", *[c for c in ("partition", "offset")
                                                                  if c in rated.columns])]
@@ -53,13 +54,6 @@ def of_period(rated: DataFrame, catalog: Catalog, period: Period) -> DataFrame:
 def rerate(rated: DataFrame, catalog: Catalog) -> DataFrame:
     """Every rated CDR with `new_<field>` for each of `RATING_FIELDS` under `catalog` (its own fields
     stay as they were), and `new_reason` (`NO_RATE` or null)."""
-    from pyspark.sql import functions as F
-
-    from ..mediation.columns import problem
-    from ..mediation.timestamps import with_local_time
-    from ..rating.rate import find_rate, price
-    from ..rating.tariff import Tariff
-
     tariff = Tariff(catalog)
     old = {name: F.col(name).alias(f"_old_{name}") for name in RATING_FIELDS}
     frame = rated.select(*[F.col(c) for c in rated.columns if c not in RATING_FIELDS], *old.values())
@@ -78,7 +72,6 @@ def rerate(rated: DataFrame, catalog: Catalog) -> DataFrame:
 
 
 def _plan_index(plan_id: Column, plans: tuple[str, ...]) -> Column:
-    from pyspark.sql import functions as F
 
     position = F.array_position(F.array(*[F.lit(p) for p in plans]), plan_id)
     return F.when(position > 0, (position - 1).cast("int"))
@@ -86,8 +79,6 @@ def _plan_index(plan_id: Column, plans: tuple[str, ...]) -> Column:
 
 def changed(rerated: DataFrame) -> Column:
     """The CDR's charge, zone, band or rate (price, per, connect fee) is not what it was."""
-    from pyspark.sql import functions as F
-
     differs = F.lit(False)
     for name in ("zone", "band", "price", "per", "connect_fee"):
         differs = differs | ~F.col(name).eqNullSafe(F.col(f"new_{name}"))
@@ -96,10 +87,6 @@ def changed(rerated: DataFrame) -> Column:
 
 def as_billing_input(rerated: DataFrame) -> DataFrame:
     """The rerated CDRs as the rated records billing reads (`billing.charges.RATED_FIELDS`), new values."""
-    from pyspark.sql import functions as F
-
-    from ..billing.charges import RATED_FIELDS as BILLING_FIELDS
-
     renamed = {n: F.col(f"new_{n}") for n in RATING_FIELDS}
     return rerated.where(F.col("new_reason").isNull()).select(
         *[renamed.get(n, F.col(n)).cast(kind).alias(n) for n, kind in BILLING_FIELDS])

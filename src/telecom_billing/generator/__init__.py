@@ -12,7 +12,8 @@ The parts, one concern each:
 | module | what |
 |---|---|
 | `traffic` | the traffic model: its shape as constants (service mix, usage distributions, daily and weekly profile, roaming), and `load_traffic`, which reads what names catalog entries (plan mix and activity, destination zones, visited countries) from `traffic.yaml` beside `catalog.yaml` |
-| `subscribers` | the Faker subscriber base |
+| `subscribers` | the Faker subscriber base (not imported by the package: Faker takes 0.13 s to import, and `telecom --help` reads the generator's defaults) |
+| `places` | Moroccan cities and streets, and the city of an address |
 | `population` | the subscribers of one run as weighted tables of pre-formatted parts, per local date |
 | `events` | the pool of usage events (service, other party, direction, usage) |
 | `clock` | the hours of a simulated period and their share of the lines, and the live hour |
@@ -42,7 +43,6 @@ from .options import (
     REFERENCE_MONTH,
     GeneratorOptions,
 )
-from .subscribers import generate_subscribers
 from .traffic import (
     MO_SHARE,
     ROAMING_SHARE,
@@ -59,5 +59,5 @@ from .traffic import (
 __all__ = ["DEFAULT_COUNT", "DEFAULT_DEFECT_RATE", "DEFAULT_SEED", "DEFAULT_SUBSCRIBERS", "DEFECTS", "MO_SHARE",
            "REFERENCE_MONTH", "ROAMING_SHARE", "SERVICE_MIX", "UTC_SHARE", "VOICE_MEDIAN_SEC", "VOICE_SIGMA", "Batch",
            "CdrGenerator", "Defect", "GeneratorOptions", "Label", "Traffic", "TrafficError", "WriteStats",
-           "default_labels_path", "default_traffic", "generate_subscribers", "load_traffic", "subscriber_key",
+           "default_labels_path", "default_traffic", "load_traffic", "subscriber_key",
            "write_cdrs", "write_labels"]

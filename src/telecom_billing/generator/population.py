@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ..refdata.subscribers import Subscriber
-from .subscribers import CITIES, home_city
+from .places import CITIES, home_city
 from .traffic import (
     DEVICE_MIX,
     TECHNOLOGIES,

@@ -3,45 +3,25 @@ traffic's mix, and activations and terminations inside a month so that billing i
 proration.
 
 Faker has no Moroccan locale: names come from its Maghreb locale `fr_DZ`, addresses from the
-Moroccan cities and streets below. The cities also place each subscriber's radio cells (the last
-column is the stem of their cell ids).
+Moroccan cities and streets of `places`.
 """
 
 from __future__ import annotations
 
 import calendar
-import hashlib
 import random
 from datetime import date, timedelta
 from typing import Any
+
+from faker import Faker
 
 from ..errors import UsageError
 from ..refdata.catalog import Catalog
 from ..refdata.subscribers import Subscriber
 from .options import DEFAULT_SEED, DEFAULT_SUBSCRIBERS, REFERENCE_MONTH
+from .places import CITIES, STREET_NAMES, STREET_TYPES
 from .traffic import Traffic, default_traffic, random_number
 
-# (city, postal code, share of the population, cell-id stem).
-CITIES = (
-    ("Casablanca", "20000", 33.0, "CASABLANCA"), ("Rabat", "10000", 9.0, "RABAT"),
-    ("Fès", "30000", 11.0, "FES"), ("Marrakech", "40000", 9.3, "MARRAKECH"),
-    ("Tanger", "90000", 9.5, "TANGER"), ("Salé", "11000", 9.0, "SALE"),
-    ("Meknès", "50000", 6.3, "MEKNES"), ("Oujda", "60000", 5.5, "OUJDA"),
-    ("Kénitra", "14000", 4.3, "KENITRA"), ("Agadir", "80000", 4.2, "AGADIR"),
-    ("Tétouan", "93000", 3.8, "TETOUAN"), ("Témara", "12000", 3.1, "TEMARA"),
-    ("Safi", "46000", 3.1, "SAFI"), ("Mohammedia", "28800", 2.2, "MOHAMMEDIA"),
-    ("Khouribga", "25000", 2.0, "KHOURIBGA"), ("El Jadida", "24000", 1.9, "ELJADIDA"),
-    ("Béni Mellal", "23000", 1.9, "BENIMELLAL"), ("Nador", "62000", 1.6, "NADOR"),
-    ("Taza", "35000", 1.5, "TAZA"), ("Al Hoceïma", "32000", 0.6, "ALHOCEIMA"),
-)
-STREET_TYPES = ("Rue", "Avenue", "Boulevard", "Derb", "Impasse", "Rue", "Avenue", "Résidence")
-STREET_NAMES = (
-    "Mohammed V", "Hassan II", "Ibn Battouta", "Zerktouni", "Al Massira", "Moulay Ismail", "Ibn Sina",
-    "Al Qods", "Allal El Fassi", "Abdelmoumen", "Anfa", "des FAR", "Moulay Youssef", "Oued Sebou",
-    "Al Andalous", "Ibn Khaldoun", "Annakhil", "Bir Anzarane", "Al Wahda", "Omar Ibn Khattab",
-    "Lalla Yacout", "Tarik Ibn Ziad", "Al Moukawama", "Ibn Rochd", "Al Amal", "Oued Ziz",
-    "Moulay Rachid", "Al Farabi", "Ennakhil", "Al Irfane", "Yacoub El Mansour", "Idriss Premier",
-)
 FIRST_PREFIX_SHARE = 0.75  # of numbers in the subscriber zone's first prefix, the oldest range
 JOINED_SHARE = 0.03  # activated during the month
 LEFT_SHARE = 0.03  # terminated during the month
@@ -53,8 +33,6 @@ TENURE_SKEW = 1.8  # above 1: more recent activations
 def generate_subscribers(catalog: Catalog, count: int = DEFAULT_SUBSCRIBERS, seed: int = DEFAULT_SEED,
                          month: date = REFERENCE_MONTH, traffic: Traffic | None = None) -> list[Subscriber]:
     """A subscriber base of `count`, with activations and terminations inside `month`."""
-    from faker import Faker
-
     if count < 1:
         raise UsageError("the subscriber base needs at least one subscriber")
     if traffic is None:
@@ -81,15 +59,6 @@ def generate_subscribers(catalog: Catalog, count: int = DEFAULT_SUBSCRIBERS, see
                                plan_id=rnd.choices(plan_ids, weights=plan_weights)[0], activation_date=activation,
                                termination_date=termination))
     return base
-
-
-def home_city(address: str, msisdn: str) -> int:
-    """The index in CITIES of the city an address ends with (another address: one by the number)."""
-    tail = address.rsplit(",", 1)[-1].strip()
-    for i, city in enumerate(CITIES):
-        if tail.endswith(city[0]):
-            return i
-    return int(hashlib.sha256(msisdn.encode()).hexdigest(), 16) % len(CITIES)
 
 
 def _tenure(rnd: random.Random, month: date) -> tuple[date, date | None]:

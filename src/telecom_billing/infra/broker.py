@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
 from ..errors import ServiceUnavailable, TelecomError
 from .jars import broker_classpath
 
@@ -214,9 +217,6 @@ def _port_free(port: int) -> bool:
 
 def _answers(bootstrap: str) -> bool:
     """True when the broker completes a metadata round trip."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
     host, _, port = bootstrap.rpartition(":")
     try:
         socket.create_connection((host, int(port)), timeout=1).close()

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pyspark import __version__ as spark_version
+
 from .settings import Settings
 
 # HotSpot reports each class it cannot archive (signed jars, old class files): thousands of lines.
@@ -22,7 +24,6 @@ QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 
 
 def archive_path(settings: Settings) -> Path:
-    from pyspark import __version__ as spark_version
 
     return settings.local_dir / "cds" / f"driver-spark-{spark_version}.jsa"
 

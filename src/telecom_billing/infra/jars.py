@@ -25,6 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pyspark.find_spark_home import _find_spark_home
+
 from ..errors import ServiceUnavailable, TelecomError
 from . import versions
 from .settings import load_settings
@@ -52,8 +54,6 @@ def java_path() -> str:
 
 def _ivy_jar() -> Path:
     """The Ivy jar of the Spark that pyspark runs (SPARK_HOME's `jars/`)."""
-    from pyspark.find_spark_home import _find_spark_home
-
     found = sorted((Path(_find_spark_home()) / "jars").glob("ivy-*.jar"))
     if not found:
         raise TelecomError("no ivy-*.jar in Spark's jars folder: is pyspark installed whole?")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
 from ..errors import ServiceUnavailable, TelecomError
+from .kafka_clients import python_client_kwargs, spark_kafka_source_options
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -13,11 +18,6 @@ if TYPE_CHECKING:
 
 def topic_offsets(settings: Settings, topic: str, timeout_s: float = 20.0) -> dict[int, tuple[int, int]]:
     """The first and next offsets of every partition of `topic`, now: the range a batch reads."""
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
-
-    from .kafka_clients import python_client_kwargs
-
     try:
         consumer = KafkaConsumer(**python_client_kwargs(settings), enable_auto_commit=False,
                                  request_timeout_ms=int(timeout_s * 1000))
@@ -43,10 +43,6 @@ def read_topic(spark: SparkSession, settings: Settings, topic: str, offsets: dic
                headers: bool = False) -> DataFrame:
     """A batch read of exactly `offsets` of `topic` (Kafka columns: key, value, topic, partition, offset,
     timestamp, and `headers` when asked)."""
-    import json
-
-    from .kafka_clients import spark_kafka_source_options
-
     starting = {topic: {str(p): first for p, (first, _) in offsets.items()}}
     ending = {topic: {str(p): after for p, (_, after) in offsets.items()}}
     return (spark.read.format("kafka").options(**spark_kafka_source_options(settings))

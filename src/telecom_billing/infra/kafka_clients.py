@@ -13,6 +13,13 @@ from typing import Any
 from ..errors import UsageError
 from .settings import Settings
 
+# The Python producer's defaults: what the producer benchmark settled on (bench/bench_producer.py,
+# BENCHMARKS.md). Here, not in producer.py, because `telecom produce --help` shows them without
+# importing kafka-python.
+DEFAULT_COMPRESSION = "gzip"
+DEFAULT_BATCH_SIZE = 512 * 1024
+DEFAULT_LINGER_MS = 20
+
 # Java client property -> kafka-python keyword argument.
 _PYTHON_NAMES = {
     "security.protocol": "security_protocol",

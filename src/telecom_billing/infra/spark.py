@@ -8,6 +8,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pyspark.sql import SparkSession
+
 from . import cds
 from .jars import connector_jars
 from .settings import Settings
@@ -65,8 +67,6 @@ def create_spark(settings: Settings, app_name: str = "telecom-billing", ui_port:
                  cds_dump_to: Path | None = None) -> SparkSession:
     """A SparkSession for `settings.spark_master` with the connector jars, UTC, few shuffle partitions;
     the Spark UI on `ui_port` (0: none). Says once where Spark's own log goes."""
-    from pyspark.sql import SparkSession
-
     os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", _python()))
     if SparkSession.getActiveSession() is None:
         log = spark_log(settings, app_name)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
 from ..errors import ServiceUnavailable
 from .kafka_clients import python_client_kwargs
 from .settings import Settings
@@ -29,9 +33,6 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
 
 def admin_client(settings: Settings, timeout_s: float = 15.0) -> Any:
     """A KafkaAdminClient, or ServiceUnavailable after a bounded wait."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
     try:
         return KafkaAdminClient(**python_client_kwargs(settings), request_timeout_ms=int(timeout_s * 1000),
                                 bootstrap_timeout_ms=int(timeout_s * 1000), client_id="telecom-admin")
@@ -42,9 +43,6 @@ def admin_client(settings: Settings, timeout_s: float = 15.0) -> Any:
 
 def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
     """Create the topics that do not exist yet; returns the names created."""
-    from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
     specs = pipeline_topics(settings) if specs is None else specs
     admin = admin_client(settings)
     try:

@@ -15,13 +15,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from pyspark.sql import functions as F
 
 from ..billing import charges, invoices, job, late, live, reconcile
 from ..billing.folder import period_dir, write_period
 from ..billing.period import Period
 from ..contracts.chains import SOURCE, first_id, header, with_chains
 from ..errors import TelecomError, UsageError
+from ..infra.checkpoint import committed_offsets, records_behind
+from ..infra.kafka_batch import read_topic, topic_offsets
 from ..infra.settings import Settings
+from ..mediation.timestamps import local_time
+from ..pipeline import file_frame, rate_batch
+from ..refdata.catalog import load_catalog
+from ..refdata.subscribers import load_subscribers
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -89,10 +98,6 @@ class BillResult:
 
 def file_inputs(spark: SparkSession, request: BillRequest) -> Inputs:
     """`--rated FILE` (and `--raw`/`--rejected` for the raw side): the files are the whole truth."""
-    from pyspark.sql import functions as F
-
-    from ..pipeline import file_frame
-
     assert request.rated is not None
     files = charges.rated_files(request.rated)
     source: dict[str, Any] = {"kind": "files", "rated": [str(f) for f in files]}
@@ -117,9 +122,6 @@ def topic_inputs(spark: SparkSession, settings: Settings, request: BillRequest,
                  rated_offsets: dict[int, tuple[int, int]] | None = None) -> Inputs:
     """Batch reads of the topics at offsets taken now (or given: a final's snapshot). The stream's
     progress is read first, so every raw record it has committed has its outcome in what is read."""
-    from ..infra.checkpoint import committed_offsets
-    from ..infra.kafka_batch import read_topic, topic_offsets
-
     if request.raw is not None or request.rejected is not None:
         raise UsageError("--raw and --rejected read files: give the rated records with --rated too")
     committed = committed_offsets(settings.rating_checkpoint, settings.topic_raw)
@@ -149,8 +151,6 @@ def offsets_json(offsets: dict[int, tuple[int, int]]) -> dict[str, list[int]]:
 
 def rejected_frame(lines: DataFrame) -> DataFrame:
     """Rejected records (RULES.md section 16) -> `partition`, `offset`, `reason`."""
-    from pyspark.sql import functions as F
-
     schema = "reason string, source struct<topic: string, partition: int, offset: bigint>"
     parsed = lines.select(F.from_json(F.col("value").cast("string"), schema).alias("r"))
     return parsed.select(F.col("r.source.partition").alias("partition"), F.col("r.source.offset").alias("offset"),
@@ -163,9 +163,6 @@ def rejected_frame(lines: DataFrame) -> DataFrame:
 def wait_for_stream(settings: Settings, wait_s: float, say: Say) -> dict[int, tuple[int, int]]:
     """Snapshot `cdr.raw`'s end offsets and wait (at most `wait_s`) until the stream has committed
     every record below them; returns the snapshot, or fails in one line."""
-    from ..infra.checkpoint import committed_offsets, records_behind
-    from ..infra.kafka_batch import topic_offsets
-
     snapshot = topic_offsets(settings, settings.topic_raw)
     started = time.monotonic()
     behind = records_behind(snapshot, committed_offsets(settings.rating_checkpoint, settings.topic_raw))
@@ -193,8 +190,6 @@ class Reference:
 
 
 def load_reference(settings: Settings, request: BillRequest) -> Reference:
-    from ..refdata.catalog import load_catalog
-    from ..refdata.subscribers import load_subscribers
 
     return Reference(load_catalog(request.catalog or settings.catalog_dir),
                      load_subscribers(request.subscribers or settings.subscribers_file))
@@ -206,7 +201,6 @@ def raw_side(spark: SparkSession, inputs: Inputs, reference: Reference, period: 
     offsets, the raw records' coordinates and only the unnamed ones' bytes)."""
     if inputs.raw is None or inputs.rejected is None:
         return None
-    from ..pipeline import rate_batch
 
     cached: list[DataFrame] = []
 
@@ -239,8 +233,6 @@ def _keys_and_unnamed(raw: DataFrame, sources: DataFrame | None,
     """The coordinates of every raw record (with its chain, `first_id`, from the topics), and the raw
     records mediation must see again: those no rated record names (`sources`), or all (deep). By
     offsets, one cached read keeps the coordinates and only the unnamed records' bytes."""
-    from pyspark.sql import functions as F
-
     key_columns = ["partition", "offset", *(["timestamp", "first_id"] if "first_id" in raw.columns else [])]
     if sources is None:
         return once(raw.select(*key_columns)), raw
@@ -376,11 +368,6 @@ def _describe(source: dict[str, Any]) -> str:
 
 def periods_on_topic(spark: SparkSession, settings: Settings, timezone: str) -> list[Period]:
     """The months (local to `timezone`) of the rated CDRs on `cdr.rated` now."""
-    from pyspark.sql import functions as F
-
-    from ..infra.kafka_batch import read_topic, topic_offsets
-    from ..mediation.timestamps import local_time
-
     rated = charges.parse_rated(read_topic(spark, settings, settings.topic_rated,
                                            topic_offsets(settings, settings.topic_rated)))
     month = F.date_format(local_time(F.to_timestamp("event_time"), timezone), "yyyy-MM")
@@ -400,8 +387,6 @@ def bill_due(spark_factory: Callable[[], SparkSession], settings: Settings, requ
              say: Say = print) -> list[BillResult | TelecomError]:
     """`bill --due`: drafts of the open periods and finals of the closed ones not final yet, each on its
     own; a period that fails (e.g. the stream is behind) does not stop the others."""
-    from zoneinfo import ZoneInfo
-
     reference = load_reference(settings, request)
     local_now = request.as_of.astimezone(ZoneInfo(reference.catalog.timezone))
     current = Period(local_now.year, local_now.month)

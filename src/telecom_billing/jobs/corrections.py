@@ -12,11 +12,31 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from pyspark.sql import functions as F
 
 from ..billing import live
+from ..billing.charges import rated_files
+from ..billing.folder import INVOICES_FILE, MANIFEST_FILE, period_dir, write_folder, write_json
+from ..billing.invoices import collect, dumps
+from ..billing.job import bill
 from ..billing.period import Period
+from ..contracts.chains import RECYCLE_RUN, RECYCLED_FROM
+from ..contracts.reasons import Reason
+from ..corrections import rerate as rr
+from ..corrections.adjustments import notes
+from ..corrections.recycle import eligible
+from ..corrections.report import render_notes, render_rerate_report
+from ..corrections.rerate import as_billing_input, parse_rated_records
 from ..errors import UsageError
+from ..infra.kafka_batch import read_topic, topic_offsets
 from ..infra.settings import Settings
+from ..mediation.timestamps import local_time
+from ..producer import send_with_headers
+from ..refdata.catalog import load_catalog
+from ..refdata.subscribers import load_subscribers
+from .billing import offsets_json, rejected_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -57,11 +77,6 @@ def rerated_input(spark: SparkSession, settings: Settings, request: RerateReques
                   final: live.FinalPeriod | None) -> tuple[DataFrame, dict[str, Any]]:
     """The rated records to rerate, and how to say where they came from: the files, or the topic (up
     to what the final took in, when the period is final)."""
-    from ..billing.charges import rated_files
-    from ..corrections.rerate import parse_rated_records
-    from ..infra.kafka_batch import read_topic, topic_offsets
-    from .billing import offsets_json
-
     if request.rated is not None:
         files = rated_files(request.rated)
         if any(f.suffix == ".parquet" for f in files):
@@ -76,8 +91,6 @@ def rerated_input(spark: SparkSession, settings: Settings, request: RerateReques
 
 def _final_folder(request: RerateRequest, settings: Settings) -> live.FinalPeriod | None:
     """The period's final folder, when there is one (billed from the topic, or from files)."""
-    from ..billing.folder import period_dir
-
     folder = period_dir(request.invoices, request.period)
     if live.folder_status(folder) != live.FINAL:
         return None
@@ -86,7 +99,6 @@ def _final_folder(request: RerateRequest, settings: Settings) -> live.FinalPerio
 
 
 def _check_currency(rated: DataFrame, catalog: Catalog, period: Period) -> None:
-    from pyspark.sql import functions as F
 
     currencies = sorted(r[0] for r in rated.select("currency").where(F.col("currency").isNotNull())
                         .distinct().collect())
@@ -113,8 +125,6 @@ def change_line(row: dict[str, Any]) -> dict[str, Any]:
 
 def subscriber_summary(rerated: DataFrame, changed: Any) -> list[dict[str, Any]]:
     """Per subscriber: CDRs, CDRs changed, the old and new charges' sums and the delta (exact)."""
-    from pyspark.sql import functions as F
-
     rows = (rerated.groupBy("msisdn").agg(
         F.count(F.lit(1)).alias("cdrs"), F.count(F.when(changed, 1)).alias("changed"),
         F.sum(F.col("charge").cast("decimal(38,10)")).alias("old"),
@@ -137,10 +147,6 @@ def rerate_period(spark_factory: Callable[[], SparkSession], settings: Settings,
                   say: Say = print) -> RerateResult:
     """Rerate the period under the new catalog and write the change list, the per-subscriber summary,
     the report and, for a final period, the credit and debit notes (atomically, byte-stable)."""
-    from ..billing.folder import write_folder
-    from ..corrections import rerate as rr
-    from ..refdata.catalog import load_catalog
-
     catalog = load_catalog(request.catalog)
     if not _SAFE_NAME.fullmatch(catalog.version):
         raise UsageError(f"catalog_version {catalog.version!r} cannot name a folder (letters, digits, . _ - only)")
@@ -174,13 +180,6 @@ def _notes(rerated: DataFrame, catalog: Catalog, request: RerateRequest, setting
            final: live.FinalPeriod) -> list[dict[str, Any]]:
     """The final invoices recomputed under the new catalog (section 7 billing of the rerated CDRs),
     and the notes between them."""
-    from ..billing.folder import INVOICES_FILE
-    from ..billing.invoices import collect
-    from ..billing.job import bill
-    from ..corrections.adjustments import notes
-    from ..corrections.rerate import as_billing_input
-    from ..refdata.subscribers import load_subscribers
-
     subscribers = load_subscribers(request.subscribers or settings.subscribers_file)
     frames = bill(as_billing_input(rerated), catalog, subscribers, request.period)
     try:
@@ -193,9 +192,6 @@ def _notes(rerated: DataFrame, catalog: Catalog, request: RerateRequest, setting
 
 def _write(folder: Path, changes: list[dict[str, Any]], summary: list[dict[str, Any]], notes: list[dict[str, Any]],
            manifest: dict[str, Any]) -> None:
-    from ..billing.folder import MANIFEST_FILE, write_json
-    from ..billing.invoices import dumps
-    from ..corrections.report import render_notes, render_rerate_report
 
     (folder / CHANGES_FILE).write_text("".join(dumps(c) + "\n" for c in changes), encoding="utf-8")
     buffer = io.StringIO()
@@ -230,17 +226,6 @@ def recycle_rejected(spark_factory: Callable[[], SparkSession], settings: Settin
                      say: Say = print) -> int:
     """Send the rejected records of `request.reason` back to `cdr.raw` (their original bytes and key,
     header `recycled_from` = their chain, `recycle_run` = this run); returns how many were sent."""
-    from uuid import uuid4
-
-    from pyspark.sql import functions as F
-
-    from ..contracts.chains import RECYCLE_RUN, RECYCLED_FROM
-    from ..contracts.reasons import Reason
-    from ..corrections.recycle import eligible
-    from ..infra.kafka_batch import read_topic, topic_offsets
-    from ..producer import send_with_headers
-    from .billing import rejected_frame
-
     if request.reason not in {r.value for r in Reason}:
         raise UsageError(f"--reason {request.reason!r} is not a reason code (one of {', '.join(r.value for r in Reason)})")
     spark = spark_factory()
@@ -263,11 +248,6 @@ def recycle_rejected(spark_factory: Callable[[], SparkSession], settings: Settin
 def _event_month(request: RecycleRequest, settings: Settings) -> Any:
     """The local month of a raw record's event time (canonical `event_time`, legacy `timestamp`), read
     from its bytes; null when it has none that parses."""
-    from pyspark.sql import functions as F
-
-    from ..mediation.timestamps import local_time
-    from ..refdata.catalog import load_catalog
-
     timezone = load_catalog(request.catalog or settings.catalog_dir).timezone
     text = F.col("value").cast("string")
     event = F.coalesce(F.get_json_object(text, "$.event_time"), F.get_json_object(text, "$.timestamp"))

@@ -7,7 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..infra.settings import Settings
-from ..stream import StreamOptions
+from ..infra.spark import create_spark
+from ..infra.topics import ensure_topics
+from ..refdata.catalog import load_catalog
+from ..refdata.subscribers import load_subscribers
+from ..stream import STOP_WAIT_S, ProgressPrinter, StreamOptions, run_until_stopped, start_stream
 
 Say = Callable[[str], None]
 
@@ -16,12 +20,6 @@ def run_stream(settings: Settings, options: StreamOptions, catalog: Path | None 
                subscribers: Path | None = None, say: Say = print) -> None:
     """Create the topics if needed and run the streaming query until it stops (`--once`: drained) or
     is stopped (SIGTERM / SIGINT). The Spark session stays up for whoever runs next in this process."""
-    from ..infra.spark import create_spark
-    from ..infra.topics import ensure_topics
-    from ..refdata.catalog import load_catalog
-    from ..refdata.subscribers import load_subscribers
-    from ..stream import STOP_WAIT_S, ProgressPrinter, run_until_stopped, start_stream
-
     reference = load_catalog(catalog or settings.catalog_dir)
     base = load_subscribers(subscribers or settings.subscribers_file)
     ensure_topics(settings)

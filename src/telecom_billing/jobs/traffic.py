@@ -6,7 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+from ..generator import CdrGenerator, load_traffic
 from ..infra.settings import Settings
+from ..producer import encoded, produce
+from ..refdata.catalog import load_catalog
+from ..refdata.subscribers import load_subscribers
 
 if TYPE_CHECKING:
     from ..generator import CdrGenerator, GeneratorOptions, Traffic
@@ -18,9 +22,6 @@ def build_generator(settings: Settings, options: GeneratorOptions, catalog: Path
                     subscribers: Path | None = None, first: int | None = None) -> CdrGenerator:
     """The generator for the catalog (and its traffic model) and the subscriber base (its `first`
     subscribers when given); None paths are the settings' defaults."""
-    from ..generator import CdrGenerator
-    from ..refdata.subscribers import load_subscribers
-
     tariffs, traffic = catalog_and_traffic(catalog or settings.catalog_dir)
     path = subscribers or settings.subscribers_file
     if not Path(path).exists():
@@ -36,15 +37,10 @@ def build_generator(settings: Settings, options: GeneratorOptions, catalog: Path
 
 def catalog_and_traffic(path: Path) -> tuple[Catalog, Traffic]:
     """The catalog in folder `path`, and its traffic model (the `traffic.yaml` beside it)."""
-    from ..generator import load_traffic
-    from ..refdata.catalog import load_catalog
-
     catalog = load_catalog(path)
     return catalog, load_traffic(path, catalog)
 
 
 def produce_generated(settings: Settings, generator: CdrGenerator) -> ProduceStats:
     """Every line of the generator, keyed by subscriber, to the raw topic (the measured-best tuning)."""
-    from ..producer import encoded, produce
-
     return produce(settings, settings.topic_raw, encoded(generator.batches(keyed=True)))
