@@ -9,13 +9,13 @@ exited, the archive is renamed into place.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from . import cli
+from .infra.atomic import replacing
 from .infra.cds import archive_path
 from .infra.settings import Settings, load_settings
 from .infra.spark import create_spark
@@ -26,15 +26,12 @@ TRAINING_CDRS = 3_000
 def make_archive(settings: Settings) -> Path:
     """Run the training job in a child process and put its archive in place (replacing an old one)."""
     target = archive_path(settings)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}")
-    child = [sys.executable, "-m", "telecom_billing.cds_training", "--dump-to", str(partial)]
-    done = subprocess.run(child, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
-    if done.returncode != 0 or not partial.is_file():
-        partial.unlink(missing_ok=True)
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SystemExit(f"error: the class-data-sharing archive was not made ({last})")
-    partial.replace(target)
+    with replacing(target) as partial:
+        child = [sys.executable, "-m", "telecom_billing.cds_training", "--dump-to", str(partial)]
+        done = subprocess.run(child, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+        if done.returncode != 0 or not partial.is_file():
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise SystemExit(f"error: the class-data-sharing archive was not made ({last})")
     return target
 
 

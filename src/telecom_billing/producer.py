@@ -114,7 +114,6 @@ class CdrProducer:
 
     def __init__(self, settings: Settings, topic: str, tuning: Tuning | None = None,
                  connect_timeout_s: float = CONNECT_TIMEOUT_S, create_topic: bool = True) -> None:
-
         self.topic = topic
         options = (tuning or Tuning()).kwargs()
         try:

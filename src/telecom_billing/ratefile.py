@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pyspark.sql import functions as F
 from . import money
 from .contracts.records import DUPLICATE, RATED, REJECTED
 from .errors import UsageError
+from .infra.atomic import replacing, write_json
 from .infra.settings import Settings
 from .infra.spark import create_spark
 from .output import rated_json, rejected_json
@@ -60,18 +60,14 @@ def _write_single_text(df: Any, target: Path) -> None:
         out = Path(tmp) / "out"
         df.coalesce(1).write.option("lineSep", "\n").text(str(out))
         parts = sorted(out.glob("part-*"))
-        staging = Path(tmp) / target.name
-        with open(staging, "wb") as sink:
+        with replacing(target) as staging, open(staging, "wb") as sink:
             for part in parts:
                 with open(part, "rb") as source:
                     shutil.copyfileobj(source, sink)
-        staging.replace(target)
 
 
 def rate_file(settings: Settings, input_path: Path, out_dir: Path, catalog_path: Path, subscribers_path: Path,
               now: datetime) -> RateFileReport:
-
-
     if not input_path.exists():
         raise UsageError(f"input not found: {input_path}")
     catalog = load_catalog(catalog_path)
@@ -93,7 +89,7 @@ def rate_file(settings: Settings, input_path: Path, out_dir: Path, catalog_path:
         charge_total=(totals["charge"] or Decimal(0)).quantize(Decimal(1).scaleb(-catalog.rounding_decimals)),
         currency=catalog.currency,
     )
-    (out_dir / "reconciliation.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
+    write_json(out_dir / "reconciliation.json", report.as_json())
     outcome.unpersist()
     raw.unpersist()
     return report

@@ -222,7 +222,6 @@ def _drain(consumer: Any, tps: list[Any], end: dict[Any, int] | None, poll_ms: i
 
 
 def _tp(record: Record) -> Any:
-
     return TopicPartition(record.topic, record.partition)
 
 

@@ -396,7 +396,6 @@ def usage_lines(summary: DataFrame) -> DataFrame:
 
 
 def allowance_use(summary: DataFrame) -> DataFrame:
-
     return (summary.where((F.col("status") == OK) & F.col("allowance").isNotNull())
             .groupBy("sub_id", "allowance").agg(F.sum("included_units").alias("used")))
 
@@ -409,7 +408,6 @@ def hourly_usage(summary: DataFrame) -> DataFrame:
 
 
 def status_totals(summary: DataFrame) -> DataFrame:
-
     return summary.groupBy("status").agg(
         F.sum("cdrs").alias("cdrs"), F.sum("billed_amount").alias("billed_amount"), F.sum("charge").alias("charge"))
 

@@ -8,7 +8,6 @@ fills them) and the rerating folders (`jobs/corrections.py`).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import uuid
@@ -105,7 +104,3 @@ def _same_output(existing: Path, new: Path) -> bool:
     if not (existing / SUCCESS_FILE).is_file():
         return False
     return file_checksums(existing) == file_checksums(new)
-
-
-def write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

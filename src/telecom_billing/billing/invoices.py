@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 
 from ..contracts.limits import UNEXPLAINED_SAMPLE
 from ..errors import TelecomError
+from ..infra.atomic import write_json
 from ..infra.parquet_footer import canonicalize_parquet_footer
 from ..refdata.catalog import Catalog
 from ..refdata.subscribers import Subscriber
@@ -36,7 +37,6 @@ from .folder import (
     RECONCILIATION_FILE,
     SUMMARY_FILE,
     file_checksums,
-    write_json,
 )
 from .live import FINAL
 from .period import Period

@@ -270,7 +270,6 @@ def orphans_by_source(raw: DataFrame, sources: DataFrame, rejected: DataFrame) -
 
 
 def _orphans(lonely_rated: DataFrame, raw: DataFrame, rejected: DataFrame) -> DataFrame:
-
     keys = raw.select(F.col("partition").alias("_p"), F.col("offset").alias("_o"))
     on_source = F.col("partition").eqNullSafe(F.col("_p")) & (F.col("offset") == F.col("_o"))
     lonely_rejected = rejected.join(keys, on_source, "left_anti").select(

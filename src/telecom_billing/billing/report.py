@@ -28,7 +28,6 @@ SERVICE_NAMES = {"voice": "Voice", "sms": "SMS", "data": "Data"}
 
 
 def template_environment() -> Any:
-
     env = Environment(loader=PackageLoader("telecom_billing", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
@@ -141,7 +140,6 @@ def allowance_use(invoices: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def new_figure(height: float = 4.0) -> Any:
-
     figure = Figure(figsize=(8, height), dpi=100, layout="constrained")
     return figure, figure.subplots()
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 
 from ..billing.period import Period
@@ -31,6 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..billing import reconcile
     from ..errors import UsageError
+    from ..infra.atomic import write_json
     from ..infra.spark import create_spark
     from ..jobs.billing import reconcile_period
 
@@ -43,11 +42,8 @@ def run(args: argparse.Namespace) -> int:
     begun = time.monotonic()
     spark = create_spark(settings, "telecom-reconcile")
     report = reconcile_period(spark, settings, request, lambda line: print(line, flush=True))
-    out.mkdir(parents=True, exist_ok=True)
     target = out / "reconciliation.json"
-    partial = out / f".reconciliation.json.{os.getpid()}"
-    partial.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    partial.replace(target)
+    write_json(target, report)
 
     raw, rated, amounts = report["raw"], report["rated"], report["amounts"]
     for scope in ("run", "period"):

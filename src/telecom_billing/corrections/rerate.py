@@ -72,7 +72,6 @@ def rerate(rated: DataFrame, catalog: Catalog) -> DataFrame:
 
 
 def _plan_index(plan_id: Column, plans: tuple[str, ...]) -> Column:
-
     position = F.array_position(F.array(*[F.lit(p) for p in plans]), plan_id)
     return F.when(position > 0, (position - 1).cast("int"))
 

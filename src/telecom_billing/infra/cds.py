@@ -24,7 +24,6 @@ QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 
 
 def archive_path(settings: Settings) -> Path:
-
     return settings.local_dir / "cds" / f"driver-spark-{spark_version}.jsa"
 
 

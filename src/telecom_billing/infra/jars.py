@@ -29,6 +29,7 @@ from pyspark.find_spark_home import _find_spark_home
 
 from ..errors import ServiceUnavailable, TelecomError
 from . import versions
+from .atomic import replacing
 from .settings import load_settings
 
 STAMP = ".complete"
@@ -79,10 +80,9 @@ def fetch_connector(dest: Path, extra_ca_certs: Path | None = None) -> list[Path
         return sorted(dest.glob("*.jar"))
     java = java_path()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent) as work:
+    with tempfile.TemporaryDirectory(dir=dest.parent) as work, replacing(dest) as staging:
         module = Path(work) / "ivy.xml"
         module.write_text(_ivy_module(artifacts))
-        staging = Path(work) / "jars"
         trust = trust_options(java, extra_ca_certs, Path(work)) if extra_ca_certs else []
         cmd = [java, *trust, "-jar", str(_ivy_jar()), "-ivy", str(module), "-confs", "default",
                "-cache", str(Path(work) / "cache"), "-retrieve", f"{staging}/[artifact]-[revision].[ext]"]
@@ -92,9 +92,6 @@ def fetch_connector(dest: Path, extra_ca_certs: Path | None = None) -> list[Path
             problems = [ln.strip() for ln in proc.stdout.splitlines() if any(w in ln for w in ("FAILED", "ERROR"))]
             raise TelecomError("Ivy could not fetch the Spark Kafka connector: "
                                + (problems[0] if problems else (proc.stderr.strip().splitlines() or ["no jars"])[-1]))
-        if dest.exists():
-            shutil.rmtree(dest)
-        staging.replace(dest)
     (dest / STAMP).write_text(_stamp_text(artifacts))
     return sorted(dest.glob("*.jar"))
 
@@ -166,20 +163,16 @@ def _fetch_with_maven(dest: Path, artifacts: tuple[tuple[str, str, str], ...], w
     if mvn is None:
         raise ServiceUnavailable("Maven (mvn) is not installed; it is needed once to fetch " + what)
     java_path()
-    if dest.exists():
-        shutil.rmtree(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent) as work:
+    with tempfile.TemporaryDirectory(dir=dest.parent) as work, replacing(dest) as staging:
         pom = Path(work) / "pom.xml"
         pom.write_text(_maven_pom(artifacts))
-        staging = Path(work) / "jars"
         cmd = [mvn, "-B", "-q", "--strict-checksums", "-f", str(pom), "dependency:copy-dependencies",
                f"-DoutputDirectory={staging}", "-DincludeScope=runtime"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             errors = [ln for ln in proc.stdout.splitlines() if "ERROR" in ln] or proc.stderr.splitlines()
             raise TelecomError(f"Maven could not fetch {what}: " + (errors[0] if errors else "unknown error"))
-        staging.replace(dest)
     (dest / STAMP).write_text(_stamp_text(artifacts))
     return sorted(dest.glob("*.jar"))
 

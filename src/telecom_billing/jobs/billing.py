@@ -190,7 +190,6 @@ class Reference:
 
 
 def load_reference(settings: Settings, request: BillRequest) -> Reference:
-
     return Reference(load_catalog(request.catalog or settings.catalog_dir),
                      load_subscribers(request.subscribers or settings.subscribers_file))
 

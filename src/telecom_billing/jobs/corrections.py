@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from ..billing import live
 from ..billing.charges import rated_files
-from ..billing.folder import INVOICES_FILE, MANIFEST_FILE, period_dir, write_folder, write_json
+from ..billing.folder import INVOICES_FILE, MANIFEST_FILE, period_dir, write_folder
 from ..billing.invoices import collect, dumps
 from ..billing.job import bill
 from ..billing.period import Period
@@ -30,6 +30,7 @@ from ..corrections.recycle import eligible
 from ..corrections.report import render_notes, render_rerate_report
 from ..corrections.rerate import as_billing_input, parse_rated_records
 from ..errors import UsageError
+from ..infra.atomic import write_json
 from ..infra.kafka_batch import read_topic, topic_offsets
 from ..infra.settings import Settings
 from ..mediation.timestamps import local_time
@@ -99,7 +100,6 @@ def _final_folder(request: RerateRequest, settings: Settings) -> live.FinalPerio
 
 
 def _check_currency(rated: DataFrame, catalog: Catalog, period: Period) -> None:
-
     currencies = sorted(r[0] for r in rated.select("currency").where(F.col("currency").isNotNull())
                         .distinct().collect())
     other = [c for c in currencies if c != catalog.currency]
@@ -192,7 +192,6 @@ def _notes(rerated: DataFrame, catalog: Catalog, request: RerateRequest, setting
 
 def _write(folder: Path, changes: list[dict[str, Any]], summary: list[dict[str, Any]], notes: list[dict[str, Any]],
            manifest: dict[str, Any]) -> None:
-
     (folder / CHANGES_FILE).write_text("".join(dumps(c) + "\n" for c in changes), encoding="utf-8")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, SUMMARY_COLUMNS, lineterminator="\n")
