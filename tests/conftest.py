@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from schema_check import check_tree
 from telecom_billing.infra.broker import EmbeddedBroker, free_port
 from telecom_billing.infra.settings import Settings, load_settings
 
@@ -169,3 +170,13 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield session
     finally:
         session.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def artifacts_follow_their_schemas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the last test: every manifest, reconciliation, invoice, rerating file and rated or
+    rejected file any test wrote under the session's temporary folders is valid against its
+    published schema (tests/schema_check.py). A failure shows as an error at teardown."""
+    yield
+    files, problems = check_tree(tmp_path_factory.getbasetemp())
+    assert not problems, f"{len(problems)} schema problem(s) in {files} artifact files:\n" + "\n".join(problems[:20])

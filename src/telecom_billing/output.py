@@ -6,6 +6,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from .contracts import schemas
 from .contracts.chains import SOURCE, position
 from .contracts.records import RATED_NAMES
 from .mediation.columns import rarely
@@ -18,6 +19,7 @@ def rated_json() -> Column:
     """A rated CDR, keys in contract order, nulls written."""
     fields = {name: F.col(name) for name in RATED_NAMES}
     fields["rated_at"] = F.col("processed_at")
+    fields[schemas.FIELD] = F.lit(schemas.RATED_CDR)
     return F.to_json(F.struct(*[column.alias(name) for name, column in fields.items()]), _JSON)
 
 
@@ -29,7 +31,7 @@ def rejected_json() -> Column:
     # Spark's base64 breaks lines every 76 characters (MIME); RULES.md asks for one standard string.
     raw_base64 = F.when(c("text").isNull(), F.regexp_replace(F.base64(c("value")), r"[\r\n]", ""))
     return F.to_json(F.struct(
-        c("reason").alias("reason"), detail().alias("detail"), c("text").alias("raw"), raw_base64.alias("raw_base64"),
+        F.lit(schemas.REJECTED_CDR).alias(schemas.FIELD), c("reason").alias("reason"), detail().alias("detail"), c("text").alias("raw"), raw_base64.alias("raw_base64"),
         c("known_msisdn").alias("msisdn"), c("cdr_id").alias("cdr_id"), source.alias("source"),
         c("processed_at").alias("rejected_at"),
     ), _JSON)

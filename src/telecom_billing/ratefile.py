@@ -13,6 +13,7 @@ from typing import Any
 from pyspark.sql import functions as F
 
 from . import money
+from .contracts import schemas
 from .contracts.records import DUPLICATE, RATED, REJECTED
 from .errors import UsageError
 from .infra.atomic import replacing, write_json
@@ -43,6 +44,7 @@ class RateFileReport:
 
     def as_json(self) -> dict[str, Any]:
         return {
+            schemas.FIELD: schemas.RATE_SUMMARY,
             "raw": self.raw,
             "rated": self.rated,
             "rejected": self.rejected,

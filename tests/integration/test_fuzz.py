@@ -36,6 +36,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from fuzzing import BAD_KINDS, Payload, make_corpus
 from reference.rating import Result, mediate_and_rate, split_records
+from schema_check import check_record
 from telecom_billing.contracts.reasons import Reason
 from telecom_billing.infra.topics import TopicSpec, ensure_topics
 from telecom_billing.producer import produce
@@ -275,6 +276,10 @@ def test_stream_equals_the_file_driver(spark: Any, stream_settings: Any, records
     rated = _consume(stream_settings, stream_settings.topic_rated)
     rejected = _consume(stream_settings, stream_settings.topic_rejected)
     assert len(rated) + len(rejected) + file_run.report["duplicate"] == len(records)
+    for record in rated:
+        check_record("rated-cdr", record.value)
+    for record in rejected:  # whatever the fuzzer sent, the rejection is a valid record
+        check_record("rejected-cdr", record.value)
     rejected_values = [json.loads(r.value) for r in rejected]
     assert {r["reason"] for r in rejected_values} <= REASONS
     for record, value in zip(rejected, rejected_values, strict=True):

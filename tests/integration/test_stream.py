@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
+from schema_check import problems
 from telecom_billing import stream
 from telecom_billing.contracts.records import KAFKA_COLUMNS
 from telecom_billing.generator import subscriber_key
@@ -125,6 +126,8 @@ def test_stream_equals_file_driver_and_restart_resumes(spark, stream_settings, r
 
     rated = [json.loads(r.value) for r in _consume(stream_settings, stream_settings.topic_rated)]
     rejected = [json.loads(r.value) for r in _consume(stream_settings, stream_settings.topic_rejected)]
+    for name, records in (("rated-cdr", rated), ("rejected-cdr", rejected)):
+        assert all(problems(name, record) == [] for record in records), name
     expected_rated, expected_rejected, duplicates = _batch_expectation(spark, stream_settings, reference_data)
 
     ids = [r["cdr_id"] for r in rated]

@@ -294,8 +294,8 @@ def test_invoice_keys_in_the_documented_order(catalog: Catalog) -> None:
     """BILLING.md 5, the order of `invoices.jsonl`'s keys."""
     invoice = invoices._invoice(collected_row(), catalog, OVERLAP_SUB, NOV, "final")
     assert list(invoice) == [
-        "invoice_number", "period", "status", "period_start", "period_end", "msisdn", "name", "address", "plan_id",
-        "activation_date", "termination_date", "active_days", "days_in_period", "currency", "catalog_version",
+        "schema_version", "invoice_number", "period", "status", "period_start", "period_end", "msisdn", "name",
+        "address", "plan_id", "activation_date", "termination_date", "active_days", "days_in_period", "currency", "catalog_version",
         "lines", "allowances", "recurring", "usage", "late_usage", "subtotal", "tax_rate", "tax", "total"]
 
 

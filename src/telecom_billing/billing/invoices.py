@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
 
+from ..contracts import schemas
 from ..contracts.limits import UNEXPLAINED_SAMPLE
 from ..errors import TelecomError
 from ..infra.atomic import write_json
@@ -136,6 +137,7 @@ def _invoice(row: dict[str, Any], catalog: Catalog, subscriber: Subscriber, peri
                       "included_units": 0, "amount": money(line["amount"]), "cdr_count": line["cdr_count"]})
     used = row.get("allowance_used") or {}
     return {
+        schemas.FIELD: schemas.INVOICE,
         "invoice_number": row["invoice_number"],
         "period": period.label,
         "status": status,
@@ -234,6 +236,7 @@ def manifest(billed: Billed, reconciliation: dict[str, Any], source: dict[str, A
     total = {key: money(sum((Decimal(i[key]) for i in invoices), Decimal(0)))
              for key in ("recurring", "usage", "subtotal", "tax", "total")}
     return {
+        schemas.FIELD: schemas.MANIFEST,
         "period": billed.period.label,
         "status": billed.invoice_status,
         "catalog_version": billed.catalog.version,

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
+from ..contracts import schemas
 from ..contracts.chains import first_id, latest_members, parse_position
 from ..contracts.limits import UNEXPLAINED_SAMPLE
 from ..contracts.records import RATED, REJECTED
@@ -136,6 +137,7 @@ def build_report(billed: Billed, raw: dict[str, Any] | None) -> dict[str, Any]:
         unexplained += raw.pop("unexplained_sample")
         unexplained_total += raw["run"][UNEXPLAINED] + raw["orphans"]
     return {
+        schemas.FIELD: schemas.RECONCILIATION,
         "period": billed.period.label,
         "status": billed.invoice_status,
         "timezone": billed.catalog.timezone,

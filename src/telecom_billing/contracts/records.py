@@ -20,6 +20,7 @@ RAW_FIELDS: tuple[str, ...] = (
 )
 
 RATED_FIELDS: tuple[tuple[str, str], ...] = (
+    ("schema_version", "string"),  # contracts/schemas.py
     ("cdr_id", "string"),
     ("record_type", "string"),
     ("event_time", "string"),
@@ -52,6 +53,7 @@ RATED_NAMES: tuple[str, ...] = tuple(name for name, _ in RATED_FIELDS)
 
 SOURCE_TYPE = "struct<topic: string, partition: int, offset: bigint>"
 REJECTED_FIELDS: tuple[tuple[str, str], ...] = (
+    ("schema_version", "string"),
     ("reason", "string"),
     ("detail", "string"),
     ("raw", "string"),

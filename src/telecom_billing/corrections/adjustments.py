@@ -18,6 +18,7 @@ from typing import Any
 
 from ..billing.invoices import money
 from ..billing.period import Period
+from ..contracts import schemas
 from ..errors import TelecomError
 from ..money import charge
 from ..refdata.catalog import Catalog
@@ -62,6 +63,7 @@ def note(final: dict[str, Any], recomputed: dict[str, Any], catalog: Catalog, pe
         return None
     kind = CREDIT_NOTE if total < 0 else DEBIT_NOTE
     return {
+        schemas.FIELD: schemas.ADJUSTMENT,
         "note_number": note_number(kind, period, final["invoice_number"], catalog.version),
         "type": kind,
         "invoice_number": final["invoice_number"],

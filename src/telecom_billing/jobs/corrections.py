@@ -22,6 +22,7 @@ from ..billing.folder import INVOICES_FILE, MANIFEST_FILE, period_dir, write_fol
 from ..billing.invoices import collect, dumps
 from ..billing.job import bill
 from ..billing.period import Period
+from ..contracts import schemas
 from ..contracts.chains import RECYCLE_RUN, RECYCLED_FROM
 from ..contracts.reasons import Reason
 from ..corrections import rerate as rr
@@ -113,7 +114,7 @@ def change_line(row: dict[str, Any]) -> dict[str, Any]:
     old, new = row["charge"], row["new_charge"]
     delta = None if new is None or old is None else format(Decimal(new) - Decimal(old), "f")
     return {
-        "cdr_id": row["cdr_id"], "msisdn": row["msisdn"], "event_time": row["event_time"],
+        schemas.FIELD: schemas.RERATE_CHANGE, "cdr_id": row["cdr_id"], "msisdn": row["msisdn"], "event_time": row["event_time"],
         "record_type": row["record_type"], "old_charge": old, "new_charge": new, "delta": delta,
         "old_zone": row["zone"], "new_zone": row["new_zone"], "old_band": row["band"], "new_band": row["new_band"],
         "old_price": row["price"], "new_price": row["new_price"], "old_per": row["per"], "new_per": row["new_per"],
@@ -169,7 +170,7 @@ def rerate_period(spark_factory: Callable[[], SparkSession], settings: Settings,
         rerated.unpersist()
     say(f"  {cdrs:,} CDRs, {len(changes):,} changed, {len(notes):,} notes in {time.monotonic() - started:.1f} s")
     target = request.out / f"period={request.period.label}" / f"catalog={catalog.version}"
-    manifest = {"period": request.period.label, "catalog_version": catalog.version, "currency": catalog.currency,
+    manifest = {schemas.FIELD: schemas.RERATE_MANIFEST, "period": request.period.label, "catalog_version": catalog.version, "currency": catalog.currency,
                 "input": source, "final": final is not None, "cdrs": cdrs, "changes": len(changes),
                 "notes": len(notes)}
     folder, what = write_folder(target, request.force, lambda tmp: _write(tmp, changes, summary, notes, manifest))

@@ -1,0 +1,89 @@
+"""The published schemas (`schemas/`): one per artifact the code versions, each a valid JSON Schema
+that accepts what the pipeline writes and refuses what a parser could not rely on."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from schema_check import SCHEMAS, VERSIONS, artifact_kind, check_tree, problems, validator
+
+RATED = {
+    "schema_version": "1.0", "cdr_id": "c-1", "record_type": "voice", "event_time": "2026-10-01T08:00:00.000000Z",
+    "msisdn": "212600000001", "other_party": "212600000002", "direction": "MO", "duration_sec": 61,
+    "bytes_up": None, "bytes_down": None, "quantity": 61, "cell_id": "RABAT_001", "technology": "4G",
+    "visited_country": None, "roaming": False, "source_format": "canonical", "plan_id": "SMART_99",
+    "zone": "national_mobile", "band": "peak", "billable_units": 120, "price": "0.50", "per": 60,
+    "unit_price": "0.0083333333", "connect_fee": "0.10", "charge": "1.1000", "currency": "MAD",
+    "catalog_version": "2026.11", "rated_at": "2026-10-01T08:00:02.123456Z",
+}
+
+
+def test_every_versioned_artifact_has_its_schema_and_no_schema_is_orphaned() -> None:
+    published = {p.parent.name for p in SCHEMAS.glob("*/v*.json")}
+    assert published == set(VERSIONS)
+    for name in VERSIONS:
+        validator(name)  # a valid Draft 2020-12 schema
+
+
+@pytest.mark.parametrize("name", sorted(VERSIONS))
+def test_each_schema_asks_for_the_version_field_and_accepts_only_its_major(name: str) -> None:
+    schema = json.loads((SCHEMAS / name / f"v{VERSIONS[name].split('.')[0]}.json").read_text())
+    assert schema["required"][0] == "schema_version"
+    version = validator(name).schema["$defs"]["version"]["pattern"]
+    assert version == r"^1\.[0-9]+$"
+
+
+def test_a_rated_record_validates() -> None:
+    assert problems("rated-cdr", RATED) == []
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"charge": 1.1}, "charge: 1.1 is not of type 'string'"),  # money is never a JSON number
+    ({"charge": "1,10"}, "charge: '1,10' does not match"),
+    ({"event_time": "2026-10-01 08:00:00"}, "event_time: '2026-10-01 08:00:00' does not match"),
+    ({"record_type": "fax"}, "record_type: 'fax' is not one of"),
+    ({"schema_version": "2.0"}, "schema_version: '2.0' does not match"),
+])
+def test_what_a_parser_could_not_rely_on_is_refused(change: dict[str, object], expected: str) -> None:
+    found = problems("rated-cdr", {**RATED, **change})
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_a_field_added_by_a_minor_version_is_accepted() -> None:
+    assert problems("rated-cdr", {**RATED, "schema_version": "1.0", "carrier": "x"}) == []
+
+
+def test_a_missing_field_is_named() -> None:
+    record = {k: v for k, v in RATED.items() if k != "charge"}
+    assert problems("rated-cdr", record) == ["(top): 'charge' is a required property"]
+
+
+def test_artifacts_are_found_by_name_and_place(tmp_path: Path) -> None:
+    period = tmp_path / "invoices" / "period=2026-10"
+    rerating = tmp_path / "rerating" / "period=2026-10" / "catalog=2026.12"
+    rate = tmp_path / "rate"
+    for folder in (period, rerating, rate):
+        folder.mkdir(parents=True)
+    assert artifact_kind(period / "manifest.json") == "manifest"
+    assert artifact_kind(rerating / "manifest.json") == "rerate-manifest"
+    assert artifact_kind(period / "reconciliation.json") == "reconciliation"
+    (rate / "rated.jsonl").write_text(json.dumps(RATED) + "\n")
+    assert artifact_kind(rate / "reconciliation.json") == "rate-summary"
+    assert artifact_kind(period / "summary.csv") is None
+
+
+def test_check_tree_reports_each_bad_line_and_skips_hidden_folders() -> None:
+    # Not in tmp_path: the session's own check (conftest.py) would find the bad line too.
+    with tempfile.TemporaryDirectory() as name:
+        root = Path(name)
+        bad = {**RATED, "charge": "1.10 MAD"}
+        (root / "rated.jsonl").write_text(json.dumps(RATED) + "\n" + json.dumps(bad) + "\n")
+        (root / ".period=2026-10.tmp-1").mkdir()
+        (root / ".period=2026-10.tmp-1" / "rated.jsonl").write_text("{}\n")
+        files, found = check_tree(root)
+    assert files == 1
+    assert found == [f"{root / 'rated.jsonl'}:2: charge: '1.10 MAD' does not match '^-?[0-9]+(\\\\.[0-9]+)?$'"]
