@@ -22,10 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import TelecomError
-from ..refdata.catalog import ANY, Catalog, yaml_problem
+from ..refdata.catalog import ANY, Catalog, read_yaml
 
 TRAFFIC_FILE = "traffic.yaml"
 
@@ -98,16 +96,9 @@ def load_traffic(catalog_path: str | Path, catalog: Catalog) -> Traffic:
     the same folder, checked against `catalog`; without that file, the catalog's defaults."""
     path = Path(catalog_path)
     path = (path if path.is_dir() else path.parent) / TRAFFIC_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.is_file():
         return default_traffic(catalog)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TrafficError(f"{path}: cannot read the traffic file: {exc}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TrafficError(f"{path}: {yaml_problem(exc)}") from None
+    document = read_yaml(path, TrafficError, "the traffic file")
     return _Resolver(str(path), catalog).traffic({} if document is None else document)
 
 

@@ -126,17 +126,20 @@ def load_catalog(path_or_dir: str | Path) -> Catalog:
     path = Path(path_or_dir)
     if path.is_dir():
         path = path / CATALOG_FILE
+    if not path.is_file():
+        raise CatalogError(f"{path}: catalog file not found")
+    return _Parser(str(path)).catalog(read_yaml(path, CatalogError, "the catalog"))
+
+
+def read_yaml(path: Path, error: type[TelecomError], what: str) -> Any:
+    """The YAML document in `path`; `error` with one line (the file, and the line when YAML knows
+    it) when the file cannot be read or parsed."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CatalogError(f"{path}: catalog file not found") from None
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"{path}: cannot read the catalog: {exc}") from None
-    try:
-        document = yaml.safe_load(text)
+        raise error(f"{path}: cannot read {what}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise CatalogError(f"{path}: {yaml_problem(exc)}") from None
-    return _Parser(str(path)).catalog(document)
+        raise error(f"{path}: {yaml_problem(exc)}") from None
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
