@@ -1,8 +1,8 @@
 """Validation of what the pipeline writes against the published JSON Schemas (`schemas/`).
 
-`check_tree` finds every artifact under a folder by its file name; `conftest.py` runs it over all
-the test session's temporary folders at the end of the run, so every artifact a test produces is
-checked. Records read from `cdr.rated` and `cdr.rejected` are checked with `check_record` where the
+`check_tree` finds every artifact under a folder by its file name and folder; `conftest.py` runs it
+over all the test session's temporary folders at the end of the run, so every artifact the
+pipeline wrote during the tests is checked. Records read from `cdr.rated` and `cdr.rejected` are checked with `check_record` where the
 tests read them.
 """
 
@@ -60,14 +60,26 @@ def check_record(name: str, value: bytes | str) -> None:
 
 
 def artifact_kind(path: Path) -> str | None:
-    """Which schema a file of the pipeline's output follows, by its name and place; None: not one."""
-    if path.name in JSONL:
-        return JSONL[path.name]
-    if path.name == "manifest.json":
-        return "rerate-manifest" if path.parent.name.startswith("catalog=") else "manifest"
-    if path.name == "reconciliation.json":  # `telecom rate` writes its summary beside rated.jsonl
-        return "rate-summary" if (path.parent / "rated.jsonl").exists() else "reconciliation"
-    return None
+    """Which schema a file the pipeline wrote follows; None: not an artifact, or not the pipeline's.
+
+    Only outputs count, recognised by their folder: a published period or rerating folder
+    (`_SUCCESS` beside `invoices.jsonl` or `changes.jsonl`), the folder of `telecom rate` (rated and
+    rejected files beside its `reconciliation.json`), and any `reconciliation.json`. What tests
+    write by hand as input (rated records with only the fields billing reads, a stand-in final
+    folder with only a status) is not pipeline output and is not checked.
+    """
+    folder, name = path.parent, path.name
+    if name == "reconciliation.json":
+        return "rate-summary" if (folder / "rated.jsonl").exists() else "reconciliation"
+    if name in ("rated.jsonl", "rejected.jsonl"):
+        return JSONL[name] if (folder / "reconciliation.json").exists() else None
+    published = (folder / "_SUCCESS").exists() and any((folder / f).exists() for f in ("invoices.jsonl",
+                                                                                        "changes.jsonl"))
+    if not published:
+        return None
+    if name == "manifest.json":
+        return "rerate-manifest" if folder.name.startswith("catalog=") else "manifest"
+    return JSONL.get(name)
 
 
 def documents(path: Path) -> Iterator[tuple[str, Any]]:

@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from telecom_billing.contracts import schemas
 from telecom_billing.refdata.catalog import Catalog
 from telecom_billing.refdata.subscribers import Subscriber
 
@@ -226,6 +227,7 @@ def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscriber
         subtotal = recurring + usage_total + late_total
         tax = half_up(Fraction(subtotal) * Fraction(catalog.tax_rate), 2)
         result.invoices.append({
+            schemas.FIELD: schemas.INVOICE,
             "invoice_number": invoice_number(period, subscriber),
             "period": period,
             "status": status,

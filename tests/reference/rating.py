@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from telecom_billing.contracts import schemas
 from telecom_billing.contracts.reasons import Reason
 from telecom_billing.refdata.catalog import Catalog, Rate
 from telecom_billing.refdata.subscribers import Subscriber
@@ -163,6 +164,7 @@ class _Rejection:
             raw = None
             raw_base64 = base64.b64encode(bytes(payload)).decode("ascii")
         return {
+            schemas.FIELD: schemas.REJECTED_CDR,
             "reason": str(self.reason),
             "detail": self.detail,
             "raw": raw,
@@ -681,6 +683,7 @@ class _Rater:
             self.catalog.rounding_decimals,
         )
         return {
+            schemas.FIELD: schemas.RATED_CDR,
             "cdr_id": cdr.cdr_id,
             "record_type": cdr.record_type,
             "event_time": _utc_text(cdr.event_time),

@@ -180,4 +180,4 @@ def test_without_late_cdrs_invoices_have_zero_late_usage_and_the_status() -> Non
     invoice = bill_period([rated_cdr("a", "2026-10-02T10:00:00Z")], CATALOG, [subscriber()], "2026-10",
                           status="draft").invoices[0]
     assert (invoice["status"], invoice["late_usage"]) == ("draft", "0.00")
-    assert list(invoice)[:3] == ["invoice_number", "period", "status"]
+    assert list(invoice)[:4] == ["schema_version", "invoice_number", "period", "status"]

@@ -76,6 +76,7 @@ plans:
 """
 
 RATED_KEYS = [
+    "schema_version",
     "cdr_id",
     "record_type",
     "event_time",
@@ -226,6 +227,7 @@ def test_rated_cdr_has_every_field_in_order(catalog: Catalog) -> None:
     cdr = rated(catalog, voice(duration_sec=61))
     assert list(cdr) == RATED_KEYS
     assert cdr == {
+        "schema_version": "1.0",
         "cdr_id": "c-1",
         "record_type": "voice",
         "event_time": "2026-11-02T09:00:00.000000Z",
@@ -709,7 +711,7 @@ def test_rejection_record_fields(catalog: Catalog) -> None:
     payloads = [b"\xff\x00garbage", encode(voice(duration_sec=DROP)), encode(voice(record_type="fax"))]
     result = mediate_and_rate(payloads, catalog, SUBSCRIBERS, NOW, topic="cdr.raw", partition=3)
     binary, missing, unknown_type = result.rejected
-    assert list(binary) == ["reason", "detail", "raw", "raw_base64", "msisdn", "cdr_id", "source"]
+    assert list(binary) == ["schema_version", "reason", "detail", "raw", "raw_base64", "msisdn", "cdr_id", "source"]
     assert (binary["raw"], binary["raw_base64"]) == (None, "/wBnYXJiYWdl")
     assert binary["source"] == {"topic": "cdr.raw", "partition": 3, "offset": 0}
     assert (binary["msisdn"], binary["cdr_id"]) == (None, None)

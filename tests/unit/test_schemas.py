@@ -20,6 +20,8 @@ RATED = {
     "unit_price": "0.0083333333", "connect_fee": "0.10", "charge": "1.1000", "currency": "MAD",
     "catalog_version": "2026.11", "rated_at": "2026-10-01T08:00:02.123456Z",
 }
+SUMMARY = {"schema_version": "1.0", "raw": 2, "rated": 2, "rejected": 0, "rejected_by_reason": {}, "duplicate": 0,
+           "unexplained": 0, "rated_charge_total": "2.2000", "currency": "MAD"}
 
 
 def test_every_versioned_artifact_has_its_schema_and_no_schema_is_orphaned() -> None:
@@ -68,12 +70,21 @@ def test_artifacts_are_found_by_name_and_place(tmp_path: Path) -> None:
     rate = tmp_path / "rate"
     for folder in (period, rerating, rate):
         folder.mkdir(parents=True)
+    for folder, data in ((period, "invoices.jsonl"), (rerating, "changes.jsonl")):
+        assert artifact_kind(folder / "manifest.json") is None  # not published: a test's stand-in
+        (folder / data).write_text("")
+        (folder / "_SUCCESS").write_text("")
     assert artifact_kind(period / "manifest.json") == "manifest"
+    assert artifact_kind(period / "invoices.jsonl") == "invoice"
     assert artifact_kind(rerating / "manifest.json") == "rerate-manifest"
     assert artifact_kind(period / "reconciliation.json") == "reconciliation"
-    (rate / "rated.jsonl").write_text(json.dumps(RATED) + "\n")
-    assert artifact_kind(rate / "reconciliation.json") == "rate-summary"
     assert artifact_kind(period / "summary.csv") is None
+    assert artifact_kind(rate / "rated.jsonl") is None  # a test's input of rated records
+    (rate / "rated.jsonl").write_text(json.dumps(RATED) + "\n")
+    (rate / "reconciliation.json").write_text("{}")
+    assert artifact_kind(rate / "reconciliation.json") == "rate-summary"
+    assert artifact_kind(rate / "rated.jsonl") == "rated-cdr"
+    (rate / "reconciliation.json").unlink()  # not a valid summary: the session's own check would find it
 
 
 def test_check_tree_reports_each_bad_line_and_skips_hidden_folders() -> None:
@@ -82,8 +93,9 @@ def test_check_tree_reports_each_bad_line_and_skips_hidden_folders() -> None:
         root = Path(name)
         bad = {**RATED, "charge": "1.10 MAD"}
         (root / "rated.jsonl").write_text(json.dumps(RATED) + "\n" + json.dumps(bad) + "\n")
+        (root / "reconciliation.json").write_text(json.dumps(SUMMARY))
         (root / ".period=2026-10.tmp-1").mkdir()
         (root / ".period=2026-10.tmp-1" / "rated.jsonl").write_text("{}\n")
         files, found = check_tree(root)
-    assert files == 1
+    assert files == 2
     assert found == [f"{root / 'rated.jsonl'}:2: charge: '1.10 MAD' does not match '^-?[0-9]+(\\\\.[0-9]+)?$'"]
