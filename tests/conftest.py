@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from postgres import Server, running_server
 from schema_check import check_tree
 from telecom_billing.infra.broker import EmbeddedBroker, free_port
-from telecom_billing.infra.settings import Settings, load_settings
+from telecom_billing.infra.settings import Settings, env_name, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -180,3 +184,31 @@ def artifacts_follow_their_schemas(tmp_path_factory: pytest.TempPathFactory) -> 
     yield
     files, problems = check_tree(tmp_path_factory.getbasetemp())
     assert not problems, f"{len(problems)} schema problem(s) in {files} artifact files:\n" + "\n".join(problems[:20])
+
+
+DEMO_COUNT = 6_000
+DEMO_TIMEOUT_S = 900
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """`python main.py --count 6000 --corrections` in folders of its own, with its own broker: the
+    demo's October final, rerated, and November final with late usage, as a user gets them."""
+    home = tmp_path_factory.mktemp("demo")
+    local, out = home / "local", home / "output"
+    local.mkdir()
+    (local / "jars").symlink_to(load_settings().jars_dir.resolve(), target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELECOM_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env.update({env_name("local_dir"): str(local), env_name("output_dir"): str(out),
+                env_name("broker_port"): str(free_port()), env_name("controller_port"): str(free_port())})
+    proc = subprocess.run([sys.executable, str(REPO / "main.py"), "--count", str(DEMO_COUNT), "--corrections"],
+                          env=env, capture_output=True, text=True, timeout=DEMO_TIMEOUT_S)
+    assert proc.returncode == 0, f"python main.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return {"out": out, "stdout": proc.stdout, "count": DEMO_COUNT}
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Server]:
+    """A PostgreSQL server of the session's own (tests/postgres.py)."""
+    with running_server() as server:
+        yield server

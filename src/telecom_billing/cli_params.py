@@ -63,6 +63,10 @@ DEEP = Option(("--deep",), {
     "action": "store_true",
     "help": "reconcile by re-running mediation on every raw record, not by the rated records' source offsets "
             "(the independent check of the stream; slower)"})
+DB = Option(("--db",), {
+    "dest": "db_url", "default": None,
+    "help": "results database: a SQLite file (or sqlite:///PATH) or a postgresql:// URL "
+            "(env TELECOM_DB_URL; default billing.sqlite beside the period folders)"})
 INVOICES = _path("--invoices", "the period folders' parent, to find final periods (default output/invoices)")
 
 # -- outputs ----------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The README's first command, `telecom demo`, with its corrections step, run as a user runs it: a
-subprocess with its own embedded broker, on a smaller month, in folders of the test's own.
+"""The README's first command, `telecom demo` (as `python main.py`), with its corrections step, run as
+a user runs it: a subprocess with its own embedded broker, on a smaller month, in folders of the
+test's own (the `demo` fixture, tests/conftest.py, shared with test_results.py).
 
 What it must show: October billed final and reconciled; a price fix rerated into credit notes only
 (the fix lowers a price); the numbers rejected as unknown loaded late, their CDRs recycled, rated
@@ -9,23 +10,14 @@ and billed once as late usage on November's final invoices.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from telecom_billing.infra.broker import free_port
-from telecom_billing.infra.settings import env_name, load_settings
-
 pytestmark = pytest.mark.integration
-
-COUNT = 6_000
-TIMEOUT_S = 900
 
 
 def period_folder(out: Path, period: str) -> Path:
@@ -40,27 +32,12 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    home = tmp_path_factory.mktemp("demo")
-    local, out = home / "local", home / "output"
-    local.mkdir()
-    (local / "jars").symlink_to(load_settings().jars_dir.resolve(), target_is_directory=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELECOM_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
-    env.update({env_name("local_dir"): str(local), env_name("output_dir"): str(out),
-                env_name("broker_port"): str(free_port()), env_name("controller_port"): str(free_port())})
-    proc = subprocess.run([sys.executable, "-m", "telecom_billing", "demo", "--count", str(COUNT), "--corrections"],
-                          env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
-    assert proc.returncode == 0, f"telecom demo failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return {"out": out, "stdout": proc.stdout}
-
-
 def test_the_demo_bills_its_month_final_and_reconciled(demo: dict[str, Any]) -> None:
     october = period_folder(demo["out"], "2026-10")
     assert (october / "_SUCCESS").is_file() and read_json(october / "manifest.json")["status"] == "final"
     raw = read_json(october / "reconciliation.json")["raw"]["run"]
-    assert raw["balanced"] and raw["unexplained"] == 0 and raw["records"] == COUNT
-    assert raw["rated"] > 0.9 * COUNT, "the generator's default defect rate is a few per cent"
+    assert raw["balanced"] and raw["unexplained"] == 0 and raw["records"] == demo["count"]
+    assert raw["rated"] > 0.9 * demo["count"], "the generator's default defect rate is a few per cent"
     assert "broker stopped" in demo["stdout"] and "demo finished in" in demo["stdout"]
 
 

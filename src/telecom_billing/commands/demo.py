@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from ..jobs.billing import BillRequest, bill_period
     from ..jobs.rating import run_stream
     from ..jobs.traffic import build_generator, produce_generated
+    from ..results.database import default_file
     from ..stream import StreamOptions
     from .bill import print_summary
 
@@ -72,9 +73,11 @@ def run(args: argparse.Namespace) -> int:
     broker.stop()
     shutil.rmtree(home, ignore_errors=True)
     pid = broker.start()
-    settings = dataclasses.replace(settings, bootstrap_servers=broker.bootstrap_servers)
-    print(f"broker ready: pid {pid}, data in {broker.data_dir}")
     out = settings.output_dir / "invoices"
+    database = default_file(out.resolve())
+    database.unlink(missing_ok=True)  # a fresh stack: its results database too
+    settings = dataclasses.replace(settings, bootstrap_servers=broker.bootstrap_servers, db_url=str(database))
+    print(f"broker ready: pid {pid}, data in {broker.data_dir}")
     try:
         started = _stage("topics")
         ensure_topics(settings)
@@ -105,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if html:
         print(f"one invoice:     {html[0]}")
     print(f"reconciliation:  {period_dir / 'reconciliation.json'}")
+    print(f"results in SQL:  {database}  (try: sqlite3 {database} 'SELECT * FROM revenue_by_plan')")
     print(f"demo finished in {time.monotonic() - begun:.0f} s")
     return 0
 

@@ -47,6 +47,9 @@ class Settings:
     controller_port: int = 9093
     # Extra Kafka client properties (SASL / TLS), "key=value,key=value" with Kafka's own names.
     kafka_properties: str = ""
+    # The results database (DESIGN.md 7e): a SQLite file or a postgresql:// URL. Set, `telecom bill`
+    # loads every period it writes into it; unset, `telecom load` uses billing.sqlite beside the periods.
+    db_url: str = ""
 
     @property
     def jars_dir(self) -> Path:

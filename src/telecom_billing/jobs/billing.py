@@ -31,6 +31,7 @@ from ..mediation.timestamps import local_time
 from ..pipeline import file_frame, rate_batch
 from ..refdata.catalog import load_catalog
 from ..refdata.subscribers import load_subscribers
+from .results import load_if_configured
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -321,6 +322,7 @@ def bill_period(spark_factory: Callable[[], SparkSession], settings: Settings, r
     finally:
         run.close()
     say(f"  {what} in {time.monotonic() - started:.1f} s")
+    load_if_configured(settings, request.out, settings.output_dir / "rerating", period, request.force, say)
     return BillResult(folder, what, status, run.billed, run.report)
 
 

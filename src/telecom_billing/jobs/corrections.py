@@ -39,6 +39,7 @@ from ..producer import send_with_headers
 from ..refdata.catalog import load_catalog
 from ..refdata.subscribers import load_subscribers
 from .billing import offsets_json, rejected_frame
+from .results import load_if_configured
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -174,6 +175,7 @@ def rerate_period(spark_factory: Callable[[], SparkSession], settings: Settings,
                 "input": source, "final": final is not None, "cdrs": cdrs, "changes": len(changes),
                 "notes": len(notes)}
     folder, what = write_folder(target, request.force, lambda tmp: _write(tmp, changes, summary, notes, manifest))
+    load_if_configured(settings, request.invoices, request.out, request.period, False, say)
     return RerateResult(folder, what, len(changes), cdrs, notes, final is not None)
 
 

@@ -1,0 +1,33 @@
+"""`telecom load`: a billing period's folder into the results database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..billing.period import Period
+from ..cli_params import DB, FORCE, INVOICES, PERIOD
+from ..infra.settings import load_settings
+
+NAME = "load"
+HELP = "load a billed period (invoices, lines, reconciliation, rerating notes) into SQLite or PostgreSQL"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    PERIOD.add(parser, required=True)
+    DB.add(parser)
+    INVOICES.add(parser, help="the period folders' parent (default output/invoices)")
+    parser.add_argument("--rerating", type=Path, default=None,
+                        help="the rerating folders' parent, for the period's notes (default output/rerating)")
+    FORCE.add(parser, help="reload a final period already loaded as final")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..jobs.results import load_into_database
+
+    settings = load_settings({"db_url": args.db_url})
+    invoices_dir = (args.invoices or settings.output_dir / "invoices").resolve()
+    rerating_dir = (args.rerating or settings.output_dir / "rerating").resolve()
+    report = load_into_database(settings, invoices_dir, rerating_dir, Period.parse(args.period), force=args.force)
+    print(report.summary())
+    return 0
