@@ -33,7 +33,7 @@ VENV_PYTHON = "/opt/venv/bin/python"
 SPARK_CLASS = "/opt/spark/bin/spark-class"
 # What Spark's launcher (spark-class) reads for the standalone master and worker daemons.
 SPARK_DAEMON_ENV = {"SPARK_MASTER_OPTS", "SPARK_WORKER_OPTS", "SPARK_DAEMON_JAVA_OPTS", "SPARK_DAEMON_MEMORY"}
-DEFAULT_SERVICES = {"kafka", "topic-init", "output-init", "producer", "rating-job", "billing-job"}
+DEFAULT_SERVICES = {"kafka", "topic-init", "output-init", "producer", "rating-job", "billing-job", "postgres"}
 CLUSTER_SERVICES = {"spark-master", "spark-worker"}
 # Services whose process is the project's code (`telecom ...` or one of its thin entry scripts).
 PROJECT_CODE_SERVICES = {"topic-init", "producer", "rating-job", "billing-job"}
@@ -265,6 +265,7 @@ def test_topics_are_those_of_telecom_topics_create(services: dict[str, dict[str,
 def test_image_tags_are_the_pinned_versions(services: dict[str, dict[str, Any]],
                                             image_of: dict[str, dict[str, Any]]) -> None:
     assert services["kafka"]["image"] == versions.KAFKA_IMAGE
+    assert services["postgres"]["image"] == versions.POSTGRES_IMAGE
     for name, service in services.items():
         if "build" not in service:
             repository, _, tag = service["image"].rpartition(":")
@@ -310,11 +311,22 @@ def test_services_start_in_order(services: dict[str, dict[str, Any]]) -> None:
     for name in ("producer", "rating-job", "billing-job"):
         assert depends(services[name])["topic-init"]["condition"] == "service_completed_successfully", name
     assert depends(services["billing-job"])["output-init"]["condition"] == "service_completed_successfully"
+    assert depends(services["billing-job"])["postgres"]["condition"] == "service_healthy"
+    assert services["postgres"]["healthcheck"]["test"]
     assert depends(services["spark-worker"])["spark-master"]["condition"] == "service_healthy"
     assert services["spark-master"]["healthcheck"]["test"]
     for name in ("rating-job", "billing-job"):
         worker = depends(services[name])["spark-worker"]
         assert worker["required"] is False, f"{name} must start without the cluster profile"
+
+
+def test_the_billing_job_loads_into_the_postgres_service(services: dict[str, dict[str, Any]],
+                                                         image_of: dict[str, dict[str, Any]]) -> None:
+    env = services["postgres"]["environment"]
+    url = settings_of(services["billing-job"], image_of["billing-job"]).db_url
+    assert url == (f"postgresql://{env['POSTGRES_USER']}:{env['POSTGRES_PASSWORD']}@postgres:5432/"
+                   f"{env['POSTGRES_DB']}")
+    assert {m["target"] for m in services["postgres"]["volumes"]} == {"/var/lib/postgresql/data"}
 
 
 def test_paths_volumes_and_ownership(services: dict[str, dict[str, Any]],

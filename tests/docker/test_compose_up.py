@@ -13,7 +13,8 @@ stack from the host, in order:
 5. with the producer stopped (a fixed set of CDRs): the stream's output is what `telecom rate` gives
    on the host for the same raw CDRs (read from cdr.raw), nothing lost by the restart; a batch it
    interrupted may be written again (an at-least-once sink), as exact copies that billing counts as
-   duplicates; the billing job's invoices equal `telecom bill --rated` on the host;
+   duplicates; the billing job's invoices equal `telecom bill --rated` on the host, and the billing job
+   loaded each one into the postgres service (the same totals, invoice by invoice);
 6. `--profile cluster` with SPARK_MASTER=spark://spark-master:7077: the rating job runs on the
    standalone master/worker (an app on the master's /json, rated output);
 7. `docker compose down -v` leaves no container, network or volume.
@@ -41,9 +42,11 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 import pytest
 from compose_stack import REPO
 
@@ -55,6 +58,9 @@ PROJECT = "telecom-billing"
 TOPICS = ("cdr.raw", "cdr.rated", "cdr.rejected")
 KAFKA_PORT = int(os.environ.get("KAFKA_HOST_PORT", "9092"))
 MASTER_UI = f"http://localhost:{os.environ.get('SPARK_MASTER_UI_HOST_PORT', '8080')}/json"
+# The results database the billing job loads into (the postgres service, docs/SQL.md).
+POSTGRES_URL = (f"postgresql://telecom:{os.environ.get('POSTGRES_PASSWORD', 'telecom')}"
+                f"@127.0.0.1:{os.environ.get('POSTGRES_HOST_PORT', '5432')}/billing")
 OUTPUT = REPO / "output"
 INVOICES = OUTPUT / "invoices"
 WORK = REPO / "build" / "compose-test"
@@ -311,6 +317,25 @@ def folders_covering(records: int) -> list[Path] | None:
     return folders if folders and len(whole) == len(folders) else None
 
 
+def database_totals() -> dict[str, tuple[int, Decimal]] | None:
+    """Invoices and total per period in the postgres service, or None while it does not answer."""
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=5) as connection:
+            rows = connection.execute("SELECT period, invoices, total FROM periods").fetchall()
+    except psycopg.Error:
+        return None
+    return {period: (count, Decimal(total)) for period, count, total in rows}
+
+
+def folder_totals(folders: list[Path]) -> dict[str, tuple[int, Decimal]] | None:
+    """Invoices and total per period folder, or None if one was being swapped while read."""
+    try:
+        invoices = {f.name.removeprefix("period="): invoices_by_id(f) for f in folders}
+    except (OSError, ValueError):
+        return None
+    return {p: (len(i), sum((Decimal(v["total"]) for v in i.values()), Decimal(0))) for p, i in invoices.items()}
+
+
 def running_services(s: Stack) -> set[str]:
     proc = s.compose("ps", "--status", "running", "--services", timeout=60, check=False, quiet=True)
     return set(proc.stdout.split())
@@ -333,8 +358,8 @@ def test_up_starts_the_services_and_the_topics(stack: Stack) -> None:
     stack.compose("up", "-d", timeout=600)
     stack.measure("up_command", time.monotonic() - stack.up_at)
     stack.start_sampling()
-    expected = {"kafka", "producer", "rating-job", "billing-job"}
-    wait_for("kafka, producer, rating-job and billing-job running", lambda: expected <= running_services(stack),
+    expected = {"kafka", "postgres", "producer", "rating-job", "billing-job"}
+    wait_for("kafka, postgres, producer, rating-job and billing-job running", lambda: expected <= running_services(stack),
              120, state=lambda: stack.logs())
     def topics() -> set[str] | None:
         listed = topics_in_broker(stack)
@@ -440,6 +465,11 @@ def test_stack_equals_rate_and_bill_on_the_host(stack: Stack) -> None:
     wait_for("every period folder confirmed by a billing run started after the catch-up (manifest as_of)",
              lambda: all((run_started(f) or 0) >= caught_up_at for f in folders), BILLING_INTERVAL_S * 4 + 600, 3,
              state=lambda: stack.logs("billing-job"))
+    # The job loads each run into the postgres service right after writing the folder.
+    wait_for("the postgres service holding what every period folder holds (invoices, total)",
+             lambda: (database_totals() or None) == folder_totals(folders) or None, BILLING_INTERVAL_S * 4 + 120, 3,
+             state=lambda: f"database {database_totals()}, folders {folder_totals(folders)}\n"
+                           + stack.logs("billing-job", "postgres"))
     # Its next ticks would rewrite the manifests while they are compared (same data, a new clock).
     stack.compose("stop", "billing-job", timeout=120)
     dropped = 0  # copies billing counted as duplicates, over every period
@@ -456,8 +486,12 @@ def test_stack_equals_rate_and_bill_on_the_host(stack: Stack) -> None:
         different = [k for k in ours if ours[k] != theirs[k]]
         assert not different, (f"{period}: {len(different)} invoices differ from the host's, e.g. "
                                f"{json.dumps(ours[different[0]])[:1500]}\nvs\n{json.dumps(theirs[different[0]])[:1500]}")
-        say(f"period {period}: {len(ours)} invoices, equal to `telecom rate` + `telecom bill --rated` on the host;"
-            f" reconciliation 0 unexplained")
+        with psycopg.connect(POSTGRES_URL) as connection:
+            in_sql = dict(connection.execute("SELECT invoice_number, total FROM invoices WHERE period = %s",
+                                             (period,)).fetchall())
+        assert in_sql == {k: Decimal(v["total"]) for k, v in ours.items()}, f"{period}: SQL differs from invoices.jsonl"
+        say(f"period {period}: {len(ours)} invoices, equal to `telecom rate` + `telecom bill --rated` on the host"
+            f" and, invoice by invoice, to the postgres service; reconciliation 0 unexplained")
     assert dropped == extra_rated, f"billing counted {dropped} copies as duplicates, cdr.rated has {extra_rated}"
 
 

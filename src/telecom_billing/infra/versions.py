@@ -19,6 +19,10 @@ SLF4J_VERSION = "2.0.17"
 
 KAFKA_IMAGE = f"apache/kafka:{KAFKA_VERSION}"
 SPARK_IMAGE = f"apache/spark:{SPARK_VERSION}-scala{SCALA_BINARY_VERSION}-java17-python3-ubuntu"
+# The results database of `docker compose` (DESIGN.md 7e): the official image, on the Debian release
+# whose own PostgreSQL package the tests run on the host (and the stand-in installs).
+POSTGRES_VERSION = "15.18"
+POSTGRES_IMAGE = f"postgres:{POSTGRES_VERSION}-bookworm"
 
 # groupId, artifactId, version: the four jars Spark needs to read and write Kafka.
 CONNECTOR_ARTIFACTS: tuple[tuple[str, str, str], ...] = (

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Makes the two official base images of the stack available: apache/kafka:<KAFKA_VERSION> and
-# apache/spark:<SPARK_VERSION>-scala2.13-java17-python3-ubuntu (telecom_billing/infra/versions.py).
+# Makes the official images of the stack available: apache/kafka:<KAFKA_VERSION>,
+# apache/spark:<SPARK_VERSION>-scala2.13-java17-python3-ubuntu and postgres:<POSTGRES_VERSION>-bookworm
+# (telecom_billing/infra/versions.py).
 # Present locally or pullable: nothing else happens. Otherwise (no registry answers) it builds
 # STAND-INS tagged with the official names, and says so loudly:
 #   1. a Debian bookworm root filesystem from debootstrap (the mirror this machine's apt uses), `docker import`ed as
@@ -8,7 +9,9 @@
 #   2. telecom-standin/jre17:bookworm: that plus Java 17 and tini (jre/Dockerfile);
 #   3. Kafka: Kafka's jars of the pinned version from Maven Central (python -m telecom_billing.infra.jars)
 #      laid out as /opt/kafka, with the official entrypoint's KAFKA_* contract (kafka/);
-#   4. Spark: the pinned pyspark wheel from PyPI laid out as /opt/spark (spark/).
+#   4. Spark: the pinned pyspark wheel from PyPI laid out as /opt/spark (spark/);
+#   5. PostgreSQL: Debian bookworm's postgresql-15 with the official entrypoint's POSTGRES_* contract
+#      (postgres/), on the Debian base (no Java).
 # The stand-ins are test scaffolding: they live here, apart from the product's Dockerfiles.
 #
 # Usage: tests/docker/standins/build.sh [--force]    (--force: rebuild the stand-ins even if present)
@@ -118,22 +121,31 @@ spark_image() {
     say "built stand-in $image ($((SECONDS - t0))s)"
 }
 
+postgres_image() {
+    local image=$1 t0=$SECONDS
+    build -t "$image" "$HERE/postgres"
+    say "built stand-in $image ($((SECONDS - t0))s)"
+}
+
 main() {
-    local kafka spark needed=()
+    local kafka spark postgres needed=() names=()
     kafka=$(version KAFKA_IMAGE)
     spark=$(version SPARK_IMAGE)
-    official_available "$kafka" || needed+=(kafka)
-    official_available "$spark" || needed+=(spark)
+    postgres=$(version POSTGRES_IMAGE)
+    official_available "$kafka" || { needed+=(kafka); names+=("$kafka"); }
+    official_available "$spark" || { needed+=(spark); names+=("$spark"); }
+    official_available "$postgres" || { needed+=(postgres); names+=("$postgres"); }
     if [[ ${#needed[@]} -eq 0 ]]; then
-        say "$kafka and $spark are available (official or earlier stand-ins)"
+        say "$kafka, $spark and $postgres are available (official or earlier stand-ins)"
         return 0
     fi
     loud "NO REGISTRY: BUILDING LOCAL STAND-INS FOR ${needed[*]} (tests/docker/standins), TAGGED WITH THE OFFICIAL NAMES"
     base_image
-    jre_image
+    [[ " ${needed[*]} " == *" kafka "* || " ${needed[*]} " == *" spark "* ]] && jre_image
     [[ " ${needed[*]} " == *" kafka "* ]] && kafka_image "$kafka"
     [[ " ${needed[*]} " == *" spark "* ]] && spark_image "$spark" "$(version SPARK_VERSION)"
-    loud "STAND-INS IN USE: $(for n in "${needed[@]}"; do [[ $n == kafka ]] && printf '%s ' "$kafka"; [[ $n == spark ]] && printf '%s ' "$spark"; done)"
+    [[ " ${needed[*]} " == *" postgres "* ]] && postgres_image "$postgres"
+    loud "STAND-INS IN USE: ${names[*]}"
 }
 
 main
