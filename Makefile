@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install jars cds demo test test-fast unit lint bench docker-check compose-test clean
+.PHONY: install jars cds demo notebook test test-fast unit lint bench docker-check compose-test clean
 
 install: $(STAMP) jars cds
 
@@ -25,6 +25,11 @@ cds: jars
 
 demo: install
 	$(BIN)/telecom demo
+
+# notebooks/tour.ipynb in JupyterLab (installed once, the `notebook` extra); run `make demo` first.
+notebook: install
+	$(BIN)/pip install --quiet -e '.[dev,notebook]'
+	$(BIN)/jupyter lab notebooks/tour.ipynb
 
 test: install
 	$(BIN)/pytest

@@ -43,6 +43,7 @@ BENCHMARKS = [
     ("bench_latency.py", REAL_TIME, [*REAL_TIME, *QUICK_LATENCY]),
     ("bench_reconcile.py", ["--count", "1000000"], ["--count", "100000"]),
     ("bench_billing.py", ["--count", "10000000"], ["--count", "500000"]),
+    ("bench_load.py", ["--count", "10000000"], ["--count", "200000"]),
 ]
 
 GOALS = {  # issue 21's (speed, round two) where it set one
@@ -69,6 +70,8 @@ GOALS = {  # issue 21's (speed, round two) where it set one
     "reconcile_deep_cdr_per_s": "(telecom reconcile --deep from the files)",
     "billing_cdr_per_s": ">= 83000 (10M CDRs in <= 120 s)",
     "peak_rss_mb": "<= 3072 (whole local stack)",
+    "load_cdrs_postgres_per_s": "(telecom load --with-cdrs: 10M rated CDRs, COPY)",
+    "load_cdrs_sqlite_per_s": "(the same into SQLite)",
     "stream_vs_passthrough": ">= 0.35",
     "stream_vs_python_peer": ">= 1.5",
     "billing_vs_passthrough": ">= 1.0",

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+
 from telecom_billing.infra.broker import free_port
 
 USER, PASSWORD, DATABASE = "telecom", "s3cret-for-tests", "billing"
@@ -27,6 +29,12 @@ class Server:
 
     def url(self, password: str = PASSWORD, database: str = DATABASE) -> str:
         return f"postgresql://{USER}:{password}@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self, name: str) -> str:
+        """An empty database of a test's own; its URL."""
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.url(database=name)
 
 
 def server_binaries() -> Path | None:

@@ -86,7 +86,9 @@ def documents(path: Path) -> Iterator[tuple[str, Any]]:
     """(`file:line` or `file`, parsed document) of an artifact file."""
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
-        yield from ((f"{path}:{n}", json.loads(line)) for n, line in enumerate(text.splitlines(), 1) if line)
+        # Split on \n alone: str.splitlines() also splits on \u2028, \x85 and others, which JSON strings
+        # may hold as they are (the fuzz test's records do).
+        yield from ((f"{path}:{n}", json.loads(line)) for n, line in enumerate(text.split("\n"), 1) if line)
     else:
         yield str(path), json.loads(text)
 

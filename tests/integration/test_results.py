@@ -11,9 +11,11 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -35,7 +37,7 @@ VIEWS = {"revenue_by_plan": "period, plan_id", "revenue_by_service_zone": "perio
 
 
 def jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
 
 
 def plain(value: Any) -> Any:
@@ -96,6 +98,11 @@ def test_the_demo_loads_its_months_into_its_sqlite_file(demo: dict[str, Any], sq
     assert notes and rows(sqlite_url, "SELECT COUNT(*) FROM adjustments") == [(len(notes),)]
     late = rows(sqlite_url, "SELECT origin_period, SUM(cdrs) FROM late_usage_by_origin GROUP BY origin_period")
     assert late and late[0][0] == "2026-10"
+    # The rated CDRs, loaded from the demo's broker while it ran: those October billed, each once.
+    october = json.loads((demo["out"] / "invoices" / "period=2026-10" / "reconciliation.json").read_text())
+    charges = rows(sqlite_url, "SELECT charge FROM rated_cdrs WHERE period = '2026-10'")
+    assert len(charges) == october["rated"]["billed"]
+    assert sum(c for (c,) in charges) == Decimal(october["amounts"]["rated_charges"])
 
 
 def test_postgresql_gives_the_same_answers_to_the_cent(sqlite_url: str, postgres_url: str) -> None:
@@ -109,6 +116,34 @@ def test_postgresql_gives_the_same_answers_to_the_cent(sqlite_url: str, postgres
                                           "WHERE period = '2026-10' AND scope = 'raw_run_rejected'"))
     folder_rejects = json.loads((Path(sqlite_url).parent / "period=2026-10" / "reconciliation.json").read_text())
     assert sql_rejects == {k: Decimal(v) for k, v in folder_rejects["raw"]["run"]["rejected_by_reason"].items()}
+
+
+@pytest.fixture(scope="module")
+def billed_from_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A month generated, rated by `telecom rate` and billed by `telecom bill --rated` (no topic)."""
+    home = tmp_path_factory.mktemp("from-files")
+    raw, rated = home / "raw.jsonl", home / "rated"
+    assert main(["generate", "--count", "3000", "--out", str(raw), "--quiet"]) == 0
+    assert main(["rate", "--input", str(raw), "--out", str(rated), "--now", "2026-11-01T00:00:00Z"]) == 0
+    assert main(["bill", "--period", "2026-10", "--rated", str(rated / "rated.jsonl"), "--out",
+                 str(home / "invoices")]) == 0
+    return home
+
+
+def test_rated_cdrs_go_in_bulk_the_same_into_both(billed_from_files: Path, postgres: Server) -> None:
+    invoices, sqlite_url = billed_from_files / "invoices", str(billed_from_files / "cdrs.sqlite")
+    postgres_url = postgres.new_database("from_files")
+    for url in (sqlite_url, postgres_url):
+        assert load("--period", "2026-10", "--db", url, "--invoices", str(invoices), "--with-cdrs", "--force") == 0
+    rated = jsonl(billed_from_files / "rated" / "rated.jsonl")
+    zone = ZoneInfo(json.loads((invoices / "period=2026-10" / "manifest.json").read_text())["timezone"])
+    october = {r["cdr_id"] for r in rated
+               if datetime.fromisoformat(r["event_time"]).astimezone(zone).strftime("%Y-%m") == "2026-10"}
+    query = "SELECT cdr_id, msisdn, quantity, charge, roaming FROM rated_cdrs WHERE period = '2026-10' ORDER BY cdr_id"
+    in_postgres = rows(postgres_url, query)
+    assert {r[0] for r in in_postgres} == october
+    assert [r[:4] for r in in_postgres] == [r[:4] for r in rows(sqlite_url, query)]
+    assert {r[4] for r in in_postgres} <= {"True", "False"}  # a boolean in PostgreSQL
 
 
 def test_a_final_period_is_left_as_it_is(demo: dict[str, Any], postgres_url: str) -> None:
@@ -149,7 +184,7 @@ def test_a_draft_is_replaced_and_a_final_replaces_it(demo: dict[str, Any], tmp_p
 
 
 def test_a_load_killed_mid_way_leaves_the_previous_state(demo: dict[str, Any], postgres: Server) -> None:
-    url = postgres.url(database="postgres")  # a database of its own: empty before
+    url = postgres.new_database("killed")
     invoices = demo["out"] / "invoices"
     db = connect(url)
     migrate(db)

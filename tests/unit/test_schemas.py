@@ -92,7 +92,9 @@ def test_check_tree_reports_each_bad_line_and_skips_hidden_folders() -> None:
     with tempfile.TemporaryDirectory() as name:
         root = Path(name)
         bad = {**RATED, "charge": "1.10 MAD"}
-        (root / "rated.jsonl").write_text(json.dumps(RATED) + "\n" + json.dumps(bad) + "\n")
+        odd = {**RATED, "cell_id": "CELL\u2028\x85\x1c"}  # written as they are; not line ends in JSONL
+        lines = [json.dumps(odd, ensure_ascii=False), json.dumps(bad)]
+        (root / "rated.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         (root / "reconciliation.json").write_text(json.dumps(SUMMARY))
         (root / ".period=2026-10.tmp-1").mkdir()
         (root / ".period=2026-10.tmp-1" / "rated.jsonl").write_text("{}\n")

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..billing.period import Period
 from ..infra.settings import Settings, load_settings
 
 NAME = "demo"
@@ -52,7 +53,6 @@ def say(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..billing.period import Period
     from ..generator import GeneratorOptions
     from ..infra.broker import EmbeddedBroker
     from ..infra.spark import create_spark
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     out = settings.output_dir / "invoices"
     database = default_file(out.resolve())
     database.unlink(missing_ok=True)  # a fresh stack: its results database too
-    settings = dataclasses.replace(settings, bootstrap_servers=broker.bootstrap_servers, db_url=str(database))
+    settings = dataclasses.replace(settings, bootstrap_servers=broker.bootstrap_servers)
     print(f"broker ready: pid {pid}, data in {broker.data_dir}")
     try:
         started = _stage("topics")
@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
                              BillRequest(Period.parse(DEMO_PERIOD), out.resolve(), force=True), say)
         if result.billed is not None and result.report is not None:
             print_summary(result.billed, result.report)
+        load_results(settings, out.resolve(), Period.parse(DEMO_PERIOD))
         if args.corrections:
             show_corrections(settings, home, out.resolve())
     finally:
@@ -123,7 +124,6 @@ def show_corrections(settings: Settings, home: Path, out: Path) -> None:
     that were rejected as unknown: their CDRs recycled, rated, and billed as late usage on the next
     month's final invoices."""
     from ..billing.live import cutoff
-    from ..billing.period import Period
     from ..infra.spark import create_spark
     from ..jobs.billing import BillRequest, bill_period
     from ..jobs.corrections import RecycleRequest, RerateRequest, recycle_rejected, rerate_period
@@ -149,6 +149,18 @@ def show_corrections(settings: Settings, home: Path, out: Path) -> None:
     late = (result.report or {}).get("late_billed", {})
     say(f"{late.get('billed', 0):,} late CDRs of {DEMO_PERIOD} billed on {following.label}'s final invoices "
         f"({late.get('amount', '0.00')}), in {result.folder}")
+    for month in (period, following):  # October's credit notes, November's invoices
+        load_results(settings, out, month)
+
+
+def load_results(settings: Settings, out: Path, period: Period) -> None:
+    """The period into the SQLite file beside the period folders, its rated CDRs too (read from the
+    demo's broker, still running), replacing what an earlier demo left there."""
+    from ..jobs.results import load_into_database
+
+    _stage(f"load {period.label} into SQL (docs/SQL.md)")
+    say(load_into_database(settings, out, settings.output_dir / "rerating", period, force=True,
+                           with_cdrs=True).summary())
 
 
 def _fixed_catalog(catalog_dir: Path, target: Path) -> Path:

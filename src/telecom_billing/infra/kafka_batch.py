@@ -1,8 +1,11 @@
-"""Batch reads of Kafka topics: the offsets a topic holds now, and a Spark read of exactly those."""
+"""Batch reads of Kafka topics: the offsets a topic holds now, and a read of exactly those (Spark, or
+plain Python for a job without Spark)."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from kafka import KafkaConsumer, TopicPartition
@@ -48,3 +51,29 @@ def read_topic(spark: SparkSession, settings: Settings, topic: str, offsets: dic
     return (spark.read.format("kafka").options(**spark_kafka_source_options(settings))
             .option("subscribe", topic).option("startingOffsets", json.dumps(starting))
             .option("endingOffsets", json.dumps(ending)).option("includeHeaders", str(headers).lower()).load())
+
+
+def read_values(settings: Settings, topic: str, offsets: dict[int, tuple[int, int]],
+                timeout_s: float = 300.0) -> Iterator[bytes]:
+    """The values of exactly `offsets` of `topic`, with kafka-python (no Spark); partition by partition."""
+    try:
+        consumer = KafkaConsumer(**python_client_kwargs(settings), enable_auto_commit=False, group_id=None,
+                                 fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
+    except (KafkaError, OSError) as exc:
+        raise ServiceUnavailable(f"no Kafka broker answers at {settings.bootstrap_servers} "
+                                 f"({type(exc).__name__}): the rated CDRs are read from {topic}") from None
+    try:
+        deadline = time.monotonic() + timeout_s
+        for partition, (first, after) in sorted(offsets.items()):
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, first)
+            while consumer.position(tp) < after:
+                if time.monotonic() > deadline:
+                    raise ServiceUnavailable(f"{topic}: offsets {first}-{after} of partition {partition} not read "
+                                             f"in {timeout_s:.0f} s (deleted by retention?)")
+                for record in consumer.poll(timeout_ms=1000, max_records=10_000).get(tp, []):
+                    if record.offset < after:
+                        yield record.value
+    finally:
+        consumer.close()

@@ -9,17 +9,20 @@ from pathlib import Path
 from ..billing.folder import SUCCESS_FILE, period_dir
 from ..billing.period import Period
 from ..infra.settings import Settings
+from ..results.cdrs import period_cdrs
 from ..results.database import connect, default_file
 from ..results.load import LoadReport, load_period, published_folder
 
 
 def load_into_database(settings: Settings, invoices_dir: Path, rerating_dir: Path, period: Period,
-                       force: bool = False) -> LoadReport:
-    """Load `period` into `settings.db_url`, or the SQLite file beside the period folders."""
+                       force: bool = False, with_cdrs: bool = False) -> LoadReport:
+    """Load `period` into `settings.db_url`, or the SQLite file beside the period folders; with
+    `with_cdrs`, its rated CDRs too, read from what it was billed from (the topic or the files)."""
     folder = published_folder(invoices_dir, period)  # before connecting: a refused load makes no database
     db = connect(settings.db_url or str(default_file(invoices_dir)))
+    cdrs = (lambda manifest: period_cdrs(settings, manifest)) if with_cdrs else None
     try:
-        return load_period(db, folder, rerating_dir, period, force)
+        return load_period(db, folder, rerating_dir, period, force, cdrs)
     finally:
         db.close()
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ SQLITE, POSTGRESQL = "sqlite", "postgresql"
 DEFAULT_FILE = "billing.sqlite"  # beside the period folders
 CONNECT_TIMEOUT_S = 10
 APPLICATION = "telecom-load"  # what pg_stat_activity shows
+BULK_CHUNK = 50_000
 _PASSWORD = re.compile(r"(://[^:/@]+:)[^/]*@")  # up to the authority's last @
 
 
@@ -45,6 +47,18 @@ class Database:
     def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             self.connection.cursor().executemany(self._sql(sql), [tuple(r) for r in rows])
+
+    def bulk_insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Many rows, streamed: PostgreSQL's COPY, SQLite's executemany in chunks."""
+        if self.dialect == POSTGRESQL:
+            with self.connection.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        rows = iter(rows)
+        while chunk := list(islice(rows, BULK_CHUNK)):
+            self.connection.executemany(insert, chunk)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self.connection.execute(self._sql(sql), tuple(params)).fetchall())

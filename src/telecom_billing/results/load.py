@@ -10,7 +10,7 @@ final month without changing its invoices.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from ..billing.folder import INVOICES_FILE, MANIFEST_FILE, RECONCILIATION_FILE, 
 from ..billing.live import FINAL
 from ..billing.period import Period
 from ..errors import TelecomError, UsageError
+from .cdrs import CDR_COLUMNS
 from .database import Database
 from .schema import migrate
 
@@ -44,17 +45,21 @@ class LoadReport:
     lines: int
     notes: int
     where: str
+    cdrs: int | None = None  # rated CDRs loaded (`with_cdrs`)
 
     def summary(self) -> str:
         if self.what == "kept":
             return (f"period {self.period} is final and already loaded: left as it is "
                     f"({self.notes:,} notes loaded) in {self.where}")
+        cdrs = "" if self.cdrs is None else f", {self.cdrs:,} rated CDRs"
         return (f"period {self.period} ({self.status}) {self.what}: {self.invoices:,} invoices, {self.lines:,} lines, "
-                f"{self.notes:,} notes in {self.where}")
+                f"{self.notes:,} notes{cdrs} in {self.where}")
 
 
-def load_period(db: Database, folder: Path, rerating_dir: Path, period: Period, force: bool = False) -> LoadReport:
-    """Load `period` from its published `folder` (`published_folder`) and its notes under `rerating_dir`."""
+def load_period(db: Database, folder: Path, rerating_dir: Path, period: Period, force: bool = False,
+                cdrs: Callable[[dict[str, Any]], Iterable[Sequence[Any]]] | None = None) -> LoadReport:
+    """Load `period` from its published `folder` (`published_folder`) and its notes under `rerating_dir`;
+    with `cdrs` (the manifest -> rows of `rated_cdrs`), its rated CDRs too (replaced at every load)."""
     manifest = _json(folder / MANIFEST_FILE)
     invoices = list(_jsonl(folder / INVOICES_FILE))
     notes = [n for f in sorted((rerating_dir / f"period={period.label}").glob(f"catalog=*/{ADJUSTMENTS_FILE}"))
@@ -67,9 +72,29 @@ def load_period(db: Database, folder: Path, rerating_dir: Path, period: Period, 
             _delete_period(db, period.label)
             _insert_period(db, manifest, invoices, _json(folder / RECONCILIATION_FILE))
         _replace_notes(db, period.label, notes)
+        loaded = None if cdrs is None else _replace_cdrs(db, period.label, cdrs(manifest))
     what = "kept" if kept else ("replaced" if before else "loaded")
     return LoadReport(period.label, manifest["status"], what, len(invoices),
-                      sum(len(i["lines"]) for i in invoices), len(notes), db.where)
+                      sum(len(i["lines"]) for i in invoices), len(notes), db.where, loaded)
+
+
+def _replace_cdrs(db: Database, period: str, rows: Iterable[Sequence[Any]]) -> int:
+    db.execute("DELETE FROM rated_cdrs WHERE period = ?", (period,))
+    counted = _Counted(rows)
+    db.bulk_insert("rated_cdrs", ("period", *CDR_COLUMNS), counted)
+    return counted.n
+
+
+class _Counted:
+    """An iterable that counts what it yields (rows stream into the database; nothing is held)."""
+
+    def __init__(self, rows: Iterable[Sequence[Any]]) -> None:
+        self.rows, self.n = rows, 0
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        for row in self.rows:
+            self.n += 1
+            yield row
 
 
 def published_folder(invoices_dir: Path, period: Period) -> Path:

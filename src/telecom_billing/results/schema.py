@@ -17,8 +17,10 @@ from datetime import UTC, datetime
 from .database import POSTGRESQL, SQLITE, Database
 
 TYPES = {
-    SQLITE: {"money": "TEXT", "decimal": "TEXT", "date": "TEXT", "count": "INTEGER"},
-    POSTGRESQL: {"money": "NUMERIC(18,2)", "decimal": "NUMERIC(28,10)", "date": "DATE", "count": "BIGINT"},
+    SQLITE: {"money": "TEXT", "decimal": "TEXT", "date": "TEXT", "instant": "TEXT", "count": "INTEGER",
+             "flag": "INTEGER"},
+    POSTGRESQL: {"money": "NUMERIC(18,2)", "decimal": "NUMERIC(28,10)", "date": "DATE", "instant": "TIMESTAMPTZ",
+                 "count": "BIGINT", "flag": "BOOLEAN"},
 }
 
 _TABLES = """
@@ -141,6 +143,43 @@ WHERE l.type = 'late_usage' GROUP BY l.period, l.origin_period, l.service, l.zon
 """
 
 
+# Rated CDRs, opt-in (`telecom load --with-cdrs`): the rated CDR's fields (RULES.md section 16).
+_RATED_CDRS = """
+CREATE TABLE rated_cdrs (
+    period TEXT NOT NULL,
+    cdr_id TEXT NOT NULL,
+    record_type TEXT NOT NULL,
+    event_time {instant} NOT NULL,
+    msisdn TEXT NOT NULL,
+    other_party TEXT,
+    direction TEXT,
+    duration_sec {count},
+    bytes_up {count},
+    bytes_down {count},
+    quantity {count} NOT NULL,
+    cell_id TEXT,
+    technology TEXT,
+    visited_country TEXT,
+    roaming {flag} NOT NULL,
+    source_format TEXT NOT NULL,
+    plan_id TEXT NOT NULL,
+    zone TEXT NOT NULL,
+    band TEXT NOT NULL,
+    billable_units {count} NOT NULL,
+    price {decimal} NOT NULL,
+    per {count} NOT NULL,
+    unit_price {decimal} NOT NULL,
+    connect_fee {decimal} NOT NULL,
+    charge {decimal} NOT NULL,
+    currency TEXT NOT NULL,
+    catalog_version TEXT NOT NULL,
+    rated_at {instant} NOT NULL,
+    PRIMARY KEY (period, cdr_id)
+);
+CREATE INDEX rated_cdrs_by_msisdn ON rated_cdrs (period, msisdn)
+"""
+
+
 def money_sum(dialect: str, column: str) -> str:
     """An exact SUM of a money column: NUMERIC in PostgreSQL; in SQLite, integer cents written back
     as decimal text with two places (`-0.05`, not a float)."""
@@ -160,6 +199,7 @@ def _views(dialect: str) -> str:
 MIGRATIONS = (
     (1, lambda dialect: _TABLES.format(**TYPES[dialect])),
     (2, _views),
+    (3, lambda dialect: _RATED_CDRS.format(**TYPES[dialect])),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
