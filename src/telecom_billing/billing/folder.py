@@ -26,6 +26,8 @@ RECONCILIATION_FILE = "reconciliation.json"
 SUCCESS_FILE = "_SUCCESS"
 BILLED_CDRS_FILE = "billed_cdrs.parquet"  # final periods only
 HTML_DIR = "html"
+# A rerating folder's (DESIGN.md 7b, jobs/corrections.py); `telecom load` reads the notes.
+ADJUSTMENTS_FILE = "adjustments.jsonl"
 
 
 def period_dir(out: Path, period: Period) -> Path:

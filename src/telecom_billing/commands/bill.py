@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     period = None if args.due else Period.parse(args.period)  # `--due`: every period that is due
-    request = request_from_args(args, period, (args.out or settings.output_dir / "invoices").resolve())
+    request = request_from_args(args, period, (args.out or settings.invoices_dir).resolve())
     begun = time.monotonic()
     session = lambda: create_spark(settings, "telecom-bill")  # noqa: E731 - started only when needed
     if args.due:

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     broker.stop()
     shutil.rmtree(home, ignore_errors=True)
     pid = broker.start()
-    out = settings.output_dir / "invoices"
+    out = settings.invoices_dir
     database = default_file(out.resolve())
     database.unlink(missing_ok=True)  # a fresh stack: its results database too
     settings = dataclasses.replace(settings, bootstrap_servers=broker.bootstrap_servers)
@@ -134,7 +134,7 @@ def show_corrections(settings: Settings, home: Path, out: Path) -> None:
     period, spark = Period.parse(DEMO_PERIOD), lambda: create_spark(settings, "telecom-corrections")
     fixed = _fixed_catalog(settings.catalog_dir, home / "catalog-fix")
     _stage(f"corrections 1: rerate {DEMO_PERIOD} under catalog {load_catalog(fixed).version} (a price fix)")
-    rerated = rerate_period(spark, settings, RerateRequest(period, fixed, settings.output_dir / "rerating", out,
+    rerated = rerate_period(spark, settings, RerateRequest(period, fixed, settings.rerating_dir, out,
                                                            force=True), say)
     say(f"{rerated.changes:,} CDRs change; {len(rerated.notes):,} credit/debit notes in {rerated.folder}")
     base, joiners = _base_with_late_joiners(spark(), settings, home / "subscribers.csv")
@@ -159,7 +159,7 @@ def load_results(settings: Settings, out: Path, period: Period) -> None:
     from ..jobs.results import load_into_database
 
     _stage(f"load {period.label} into SQL (docs/SQL.md)")
-    say(load_into_database(settings, out, settings.output_dir / "rerating", period, force=True,
+    say(load_into_database(settings, out, settings.rerating_dir, period, force=True,
                            with_cdrs=True).summary())
 
 

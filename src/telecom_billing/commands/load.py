@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from ..jobs.results import load_into_database
 
     settings = settings_from_args(args)
-    invoices_dir = (args.invoices or settings.output_dir / "invoices").resolve()
-    rerating_dir = (args.rerating or settings.output_dir / "rerating").resolve()
+    invoices_dir = (args.invoices or settings.invoices_dir).resolve()
+    rerating_dir = (args.rerating or settings.rerating_dir).resolve()
     report = load_into_database(settings, invoices_dir, rerating_dir, Period.parse(args.period), force=args.force,
                                 with_cdrs=args.with_cdrs)
     print(report.summary())

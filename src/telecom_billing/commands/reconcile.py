@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     period = Period.parse(args.period)
-    request = request_from_args(args, period, (args.invoices or settings.output_dir / "invoices").resolve())
+    request = request_from_args(args, period, (args.invoices or settings.invoices_dir).resolve())
     if args.rated is not None and args.raw is None:
         raise UsageError("reconciling files needs the raw records too: --raw FILE --rejected PATH")
     out = (args.out or settings.output_dir / "reconciliation" / f"period={period.label}").resolve()

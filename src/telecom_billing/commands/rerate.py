@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.catalog.exists():
         raise UsageError(f"--catalog {args.catalog}: no such file or folder")
     request = RerateRequest(period=Period.parse(args.period), catalog=args.catalog,
-                            out=(args.out or settings.output_dir / "rerating").resolve(),
-                            invoices=(args.invoices or settings.output_dir / "invoices").resolve(),
+                            out=(args.out or settings.rerating_dir).resolve(),
+                            invoices=(args.invoices or settings.invoices_dir).resolve(),
                             rated=args.rated, subscribers=args.subscribers, force=args.force)
     begun = time.monotonic()
     result = rerate_period(lambda: create_spark(settings, "telecom-rerate"), settings, request,

@@ -61,6 +61,16 @@ class Settings:
         return self.checkpoint_dir / "rating"
 
     @property
+    def invoices_dir(self) -> Path:
+        """The period folders' parent (DESIGN.md section 7)."""
+        return self.output_dir / "invoices"
+
+    @property
+    def rerating_dir(self) -> Path:
+        """The rerating folders' parent (DESIGN.md section 7b)."""
+        return self.output_dir / "rerating"
+
+    @property
     def catalog_dir(self) -> Path:
         return self.data_dir / "catalog"
 

@@ -322,7 +322,7 @@ def bill_period(spark_factory: Callable[[], SparkSession], settings: Settings, r
     finally:
         run.close()
     say(f"  {what} in {time.monotonic() - started:.1f} s")
-    load_if_configured(settings, request.out, settings.output_dir / "rerating", period, request.force, say)
+    load_if_configured(settings, request.out, settings.rerating_dir, period, request.force, say)
     return BillResult(folder, what, status, run.billed, run.report)
 
 

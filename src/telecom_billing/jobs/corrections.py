@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from ..billing import live
 from ..billing.charges import rated_files
-from ..billing.folder import INVOICES_FILE, MANIFEST_FILE, period_dir, write_folder
+from ..billing.folder import ADJUSTMENTS_FILE, INVOICES_FILE, MANIFEST_FILE, period_dir, write_folder
 from ..billing.invoices import collect, dumps
 from ..billing.job import bill
 from ..billing.period import Period
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 Say = Callable[[str], None]
 CHANGES_FILE = "changes.jsonl"
 SUMMARY_FILE = "summary.csv"
-ADJUSTMENTS_FILE = "adjustments.jsonl"
 NOTES_DIR = "notes"
 SUMMARY_COLUMNS = ("msisdn", "cdrs", "changed", "old", "new", "delta")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")

@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..billing.folder import INVOICES_FILE, MANIFEST_FILE, RECONCILIATION_FILE, SUCCESS_FILE, period_dir
+from ..billing.folder import (
+    ADJUSTMENTS_FILE,
+    INVOICES_FILE,
+    MANIFEST_FILE,
+    RECONCILIATION_FILE,
+    SUCCESS_FILE,
+    period_dir,
+)
 from ..billing.live import FINAL
 from ..billing.period import Period
 from ..errors import TelecomError, UsageError
@@ -33,7 +40,6 @@ NOTE_COLUMNS = ("note_number", "period", "type", "invoice_number", "msisdn", "na
                 "final_catalog_version", "catalog_version", "subtotal", "tax_rate", "tax", "total", "final_total",
                 "new_total")
 NOTE_LINE_COLUMNS = ("type", "service", "zone", "final_amount", "new_amount", "amount")
-ADJUSTMENTS_FILE = "adjustments.jsonl"  # in each rerating folder of the period (jobs/corrections.py)
 
 
 @dataclass(frozen=True)
