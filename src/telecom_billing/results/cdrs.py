@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from ..infra.kafka_batch import read_values
 from ..infra.settings import Settings
 
 CDR_COLUMNS: tuple[str, ...] = tuple(name for name, _ in RATED_FIELDS if name != FIELD)
+_FIELDS = itemgetter(*CDR_COLUMNS)
 
 
 def period_cdrs(settings: Settings, manifest: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
@@ -26,13 +28,14 @@ def period_cdrs(settings: Settings, manifest: dict[str, Any]) -> Iterator[tuple[
     for value in _values(settings, manifest["input"]):
         try:
             record = json.loads(value)
+            fields = _FIELDS(record)
             month = datetime.fromisoformat(record["event_time"]).astimezone(zone).strftime("%Y-%m")
         except (ValueError, TypeError, KeyError):
             continue  # not a rated CDR: billing reported it (reconciliation.json), it billed nothing
-        if month != period or record.get("cdr_id") in seen:
+        if month != period or record["cdr_id"] in seen:
             continue
         seen.add(record["cdr_id"])
-        yield (period, *(record.get(c) for c in CDR_COLUMNS))
+        yield (period, *fields)
 
 
 def _values(settings: Settings, source: dict[str, Any]) -> Iterator[bytes | str]:
