@@ -102,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.keep_broker:
             broker.stop()
             print("\nbroker stopped")
+        else:  # not the `telecom broker` one (its own folder): `telecom broker stop` does not see it
+            print(f"\nbroker left running on {broker.bootstrap_servers}, pid {broker.running_pid()} "
+                  f"(data in {broker.data_dir}); stop it with: kill {broker.running_pid()}")
     period_dir = out / f"period={DEMO_PERIOD}"
     html = sorted((period_dir / "html").glob("*.html"))
     print(f"\ninvoices:        {period_dir}")
