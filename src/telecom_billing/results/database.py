@@ -44,21 +44,22 @@ class Database:
         else:  # no parameters: no placeholder parsing (a `%` in a statement stays as it is)
             self.connection.execute(sql)
 
-    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """`rows` into `table` with one INSERT statement, executed for each row."""
         if rows:
-            self.connection.cursor().executemany(self._sql(sql), [tuple(r) for r in rows])
+            insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            self.connection.cursor().executemany(self._sql(insert), [tuple(r) for r in rows])
 
     def bulk_insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        """Many rows, streamed: PostgreSQL's COPY, SQLite's executemany in chunks."""
+        """Many rows, streamed: PostgreSQL's COPY, SQLite's `insert_many` in chunks."""
         if self.dialect == POSTGRESQL:
             with self.connection.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             return
-        insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         rows = iter(rows)
         while chunk := list(islice(rows, BULK_CHUNK)):
-            self.connection.executemany(insert, chunk)
+            self.insert_many(table, columns, chunk)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self.connection.execute(self._sql(sql), tuple(params)).fetchall())

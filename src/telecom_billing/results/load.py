@@ -31,6 +31,8 @@ from .cdrs import CDR_COLUMNS
 from .database import Database
 from .schema import migrate
 
+PERIOD_COLUMNS = ("period", "status", "catalog_version", "currency", "invoices", "subtotal", "tax", "total",
+                  "loaded_at")
 INVOICE_COLUMNS = ("invoice_number", "period", "status", "period_start", "period_end", "msisdn", "name", "address",
                    "plan_id", "activation_date", "termination_date", "active_days", "days_in_period", "currency",
                    "catalog_version", "recurring", "usage", "late_usage", "subtotal", "tax_rate", "tax", "total")
@@ -133,34 +135,29 @@ def _delete_period(db: Database, period: str) -> None:
     db.execute("DELETE FROM periods WHERE period = ?", (period,))
 
 
-def _insert(db: Database, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    db.execute_many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
-
-
 def _insert_period(db: Database, manifest: dict[str, Any], invoices: list[dict[str, Any]],
                    reconciliation: dict[str, Any]) -> None:
     totals, period = manifest["totals"], manifest["period"]
     loaded_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    _insert(db, "periods", ("period", "status", "catalog_version", "currency", "invoices", "subtotal", "tax", "total",
-                            "loaded_at"),
-            [(period, manifest["status"], manifest["catalog_version"], manifest["currency"],
-              manifest["counts"]["invoices"], totals["subtotal"], totals["tax"], totals["total"], loaded_at)])
-    _insert(db, "invoices", INVOICE_COLUMNS, [[i[c] for c in INVOICE_COLUMNS] for i in invoices])
-    _insert(db, "invoice_lines", ("invoice_number", "line_no", "period", *LINE_COLUMNS),
-            [(i["invoice_number"], n, period, *(line.get(c) for c in LINE_COLUMNS))
-             for i in invoices for n, line in enumerate(i["lines"])])
-    _insert(db, "reconciliation", ("period", "measure", "reason", "count", "amount"),
-            [(period, *row) for row in reconciliation_rows(reconciliation)])
+    db.insert_many("periods", PERIOD_COLUMNS,
+                   [(period, manifest["status"], manifest["catalog_version"], manifest["currency"],
+                     manifest["counts"]["invoices"], totals["subtotal"], totals["tax"], totals["total"], loaded_at)])
+    db.insert_many("invoices", INVOICE_COLUMNS, [[i[c] for c in INVOICE_COLUMNS] for i in invoices])
+    db.insert_many("invoice_lines", ("invoice_number", "line_no", "period", *LINE_COLUMNS),
+                   [(i["invoice_number"], n, period, *(line.get(c) for c in LINE_COLUMNS))
+                    for i in invoices for n, line in enumerate(i["lines"])])
+    db.insert_many("reconciliation", ("period", "measure", "reason", "count", "amount"),
+                   [(period, *row) for row in reconciliation_rows(reconciliation)])
 
 
 def _replace_notes(db: Database, period: str, notes: list[dict[str, Any]]) -> None:
     db.execute("DELETE FROM adjustment_lines WHERE note_number IN "
                "(SELECT note_number FROM adjustments WHERE period = ?)", (period,))
     db.execute("DELETE FROM adjustments WHERE period = ?", (period,))
-    _insert(db, "adjustments", NOTE_COLUMNS, [[n[c] for c in NOTE_COLUMNS] for n in notes])
-    _insert(db, "adjustment_lines", ("note_number", "line_no", *NOTE_LINE_COLUMNS),
-            [(n["note_number"], i, *(line.get(c) for c in NOTE_LINE_COLUMNS))
-             for n in notes for i, line in enumerate(n["lines"])])
+    db.insert_many("adjustments", NOTE_COLUMNS, [[n[c] for c in NOTE_COLUMNS] for n in notes])
+    db.insert_many("adjustment_lines", ("note_number", "line_no", *NOTE_LINE_COLUMNS),
+                   [(n["note_number"], i, *(line.get(c) for c in NOTE_LINE_COLUMNS))
+                    for n in notes for i, line in enumerate(n["lines"])])
 
 
 def reconciliation_rows(report: dict[str, Any]) -> list[tuple[str, str, int | None, str | None]]:
