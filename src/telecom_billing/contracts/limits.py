@@ -11,3 +11,5 @@ MAX_UNITS = 10**12                  # catalog `per` and increments are at most t
 UNIT_PRICE_DECIMALS = 10            # `unit_price` on a rated CDR
 MAX_RECORD_BYTES = 64 * 1024 * 1024  # largest Kafka record (broker, producers, the rating sink)
 UNEXPLAINED_SAMPLE = 100            # unexplained records listed in a reconciliation report
+MAX_PARTS = 1_000                   # INVALID_PARTIAL above: the highest sequence of a partial record
+MAX_SESSION_ID_CHARS = 128          # INVALID_PARTIAL above: a partial record's session_id

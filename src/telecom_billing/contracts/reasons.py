@@ -24,6 +24,8 @@ class Reason(StrEnum):
     FUTURE_TIMESTAMP = "FUTURE_TIMESTAMP"
     UNKNOWN_SUBSCRIBER = "UNKNOWN_SUBSCRIBER"
     NO_RATE = "NO_RATE"
+    INVALID_PARTIAL = "INVALID_PARTIAL"  # DESIGN.md 7c: a part's own fields, or the part against its session
+    LATE_PARTIAL = "LATE_PARTIAL"  # DESIGN.md 7c: a part of a session already assembled
 
 
 PRECEDENCE: tuple[Reason, ...] = (
@@ -37,13 +39,16 @@ PRECEDENCE: tuple[Reason, ...] = (
     Reason.USAGE_OUT_OF_RANGE,
     Reason.FUTURE_TIMESTAMP,
     Reason.UNKNOWN_SUBSCRIBER,
+    Reason.INVALID_PARTIAL,
+    Reason.LATE_PARTIAL,
     Reason.NO_RATE,
 )
 
-# Deduplication sits between these two checks (RULES.md section 11): a record that passed every
-# check up to DEDUPLICATED_FROM's predecessor is deduplicated by cdr_id, so a later copy of a
-# record rejected NO_RATE is a duplicate too.
-DEDUPLICATED_FROM = Reason.NO_RATE
+# Deduplication sits between these two checks (RULES.md sections 11 and 18): a record that passed
+# every check up to DEDUPLICATED_FROM's predecessor (a part's own INVALID_PARTIAL included) is
+# deduplicated by cdr_id, so a later copy of a record rejected NO_RATE is a duplicate too. A part is
+# then judged against its session (INVALID_PARTIAL again, LATE_PARTIAL) before NO_RATE.
+DEDUPLICATED_FROM = Reason.LATE_PARTIAL
 # What a rejection reports (RULES.md section 16): the subscriber MSISDN once the record type is
 # known, a canonical cdr_id once the format is, a legacy (derived) cdr_id once its inputs are valid.
 MSISDN_KNOWN_FROM = Reason.MISSING_FIELD

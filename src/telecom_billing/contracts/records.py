@@ -6,6 +6,9 @@ from __future__ import annotations
 SERVICES: tuple[str, ...] = ("voice", "sms", "data")
 # What happens to a raw record (DESIGN.md section 4): exactly one of these.
 RATED, REJECTED, DUPLICATE = "rated", "rejected", "duplicate"
+# A part of a partial record (DESIGN.md 7c): merged into an assembled CDR beyond its first part, or
+# held in the stream while its session is open.
+MERGED, HELD = "merged", "held"
 FORMATS: tuple[str, ...] = ("canonical", "legacy")
 
 # The columns of a raw record as Spark's Kafka source gives them (the file driver makes the same).
@@ -17,6 +20,7 @@ RAW_FIELDS: tuple[str, ...] = (
     "bytes_up", "bytes_down", "cell_id", "technology", "visited_country",
     "timestamp", "caller_id", "callee_id", "sender_id", "receiver_id", "user_id", "data_volume_mb",
     "session_duration_sec",
+    "session_id", "sequence", "partial",  # partial records, canonical only (DESIGN.md 7c)
 )
 
 RATED_FIELDS: tuple[tuple[str, str], ...] = (
@@ -48,6 +52,11 @@ RATED_FIELDS: tuple[tuple[str, str], ...] = (
     ("currency", "string"),
     ("catalog_version", "string"),
     ("rated_at", "string"),
+    # An assembled CDR's (DESIGN.md 7c, RULES.md section 18); null on a whole CDR.
+    ("partials", "bigint"),
+    ("incomplete", "boolean"),
+    ("missing", "array<bigint>"),
+    ("last_missing", "boolean"),
 )
 RATED_NAMES: tuple[str, ...] = tuple(name for name, _ in RATED_FIELDS)
 
