@@ -21,7 +21,9 @@ from telecom_billing.generator.traffic import (
     DEFAULT_COUNTRY_WEIGHT,
     DEFAULT_FOREIGN_ZONE_WEIGHT,
     DEFAULT_NATIONAL_ZONE_WEIGHT,
+    DEFAULT_PARTIALS,
     DEFAULT_PLAN,
+    Partials,
     PlanUse,
 )
 from telecom_billing.infra.settings import load_settings
@@ -74,6 +76,7 @@ def test_the_shipped_file_weighs_every_plan_zone_and_country(catalog: Catalog) -
     assert traffic.zones["national_mobile"] == 0.70
     assert traffic.subscriber_prefixes == catalog.zones["national_mobile"]
     assert traffic.countries["FR"] == 12.0 and catalog.home_country not in traffic.countries
+    assert traffic.partials == Partials(split_after=1800, split_bytes=100 * 1024**2, share=0.02)
     assert load_traffic(CATALOG_DIR / "catalog.yaml", catalog) == traffic  # the catalog file or its folder
 
 
@@ -85,17 +88,19 @@ def test_without_a_file_the_defaults_come_from_the_catalog(folder: Path, catalog
     assert traffic.zones["national_fixed"] == DEFAULT_NATIONAL_ZONE_WEIGHT
     assert traffic.zones["europe"] == traffic.zones["rest_of_world"] == DEFAULT_FOREIGN_ZONE_WEIGHT
     assert set(traffic.countries.values()) == {DEFAULT_COUNTRY_WEIGHT}
+    assert traffic.partials == DEFAULT_PARTIALS
 
 
 def test_the_file_names_some_entries_and_the_rest_default(folder: Path, catalog: Catalog) -> None:
     (folder / "traffic.yaml").write_text("subscriber_zone: national_fixed\nplans: {PAYG: {activity: 3}}\n"
-                                         "zones: {gulf: 5}\n", encoding="utf-8")
+                                         "zones: {gulf: 5}\npartials: {share: 0}\n", encoding="utf-8")
     traffic = load_traffic(folder, catalog)
     assert traffic.subscriber_prefixes == catalog.zones["national_fixed"]
     assert traffic.plans["PAYG"] == PlanUse(share=DEFAULT_PLAN.share, activity=3.0)
     assert traffic.plans["MAX_199"] == DEFAULT_PLAN
     assert traffic.zones["gulf"] == 5.0 and traffic.zones["europe"] == DEFAULT_FOREIGN_ZONE_WEIGHT
     assert traffic.activity("NOT_IN_THE_CATALOG") == DEFAULT_PLAN.activity
+    assert traffic.partials == Partials(DEFAULT_PARTIALS.split_after, DEFAULT_PARTIALS.split_bytes, share=0.0)
 
 
 def test_an_empty_file_means_every_default(folder: Path, catalog: Catalog) -> None:
@@ -119,7 +124,8 @@ def test_any_catalog_works_without_naming_it_in_code(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "problem"), [
     ("- a list\n", "top level: must be a mapping, got ['a list']"),
-    ("colour: red\n", "top level: unknown key 'colour' (expected subscriber_zone, plans, zones, visited_countries)"),
+    ("colour: red\n", "top level: unknown key 'colour' (expected subscriber_zone, plans, zones, visited_countries, "
+                     "partials)"),
     ("plans: [PAYG]\n", "plans: must be a mapping, got ['PAYG']"),
     ("plans: {GOLD: {share: 1}}\n", "plans.GOLD: not a plan of the catalog (PAYG, SMART_99, MAX_199, BUSINESS_349)"),
     ("plans: {PAYG: 0.3}\n", "plans.PAYG: must be a mapping, got 0.3"),
@@ -133,6 +139,24 @@ def test_any_catalog_works_without_naming_it_in_code(tmp_path: Path) -> None:
                                   "212: national_mobile, national_fixed), got 'europe'"),
     ("visited_countries: {MA: 2}\n", "visited_countries.MA: not a country its roaming zones let travellers visit"),
     ("plans: {PAYG: {share: 1}\nzones: x\n", "line 2: "),
+    ("partials: 1800\n", "partials: must be a mapping, got 1800"),
+    ("partials:\n", "partials: must be a mapping, got None"),
+    ("partials: {split_every: 60}\n", "partials: unknown key 'split_every' (expected split_after, split_bytes, share)"),
+    ("partials: {split_after: 59}\n", "partials.split_after: must be a whole number of seconds from 60 to 14399, got 59"),
+    ("partials: {split_after: 14400}\n", "partials.split_after: must be a whole number of seconds from 60 to 14399, "
+                                         "got 14400"),
+    ("partials: {split_after: 1800.0}\n", "partials.split_after: must be a whole number of seconds from 60 to 14399, "
+                                          "got 1800.0"),
+    ("partials: {split_after: yes}\n", "partials.split_after: must be a whole number of seconds from 60 to 14399, "
+                                       "got True"),
+    ("partials: {split_bytes: 1000}\n", "partials.split_bytes: must be a whole number of bytes from 1048576 to "
+                                        "107374182400, got 1000"),
+    ("partials: {split_bytes: '100 MiB'}\n", "partials.split_bytes: must be a whole number of bytes from 1048576 to "
+                                             "107374182400, got '100 MiB'"),
+    ("partials: {share: 1}\n", "partials.share: must be a number from 0 to below 1, got 1"),
+    ("partials: {share: -0.01}\n", "partials.share: must be a number from 0 to below 1, got -0.01"),
+    ("partials: {share: .nan}\n", "partials.share: must be a number from 0 to below 1, got nan"),
+    ("partials: {share: 5%}\n", "partials.share: must be a number from 0 to below 1, got '5%'"),
 ])
 def test_a_bad_file_is_one_line_naming_the_file_and_the_entry(
         folder: Path, catalog: Catalog, text: str, problem: str) -> None:

@@ -4,14 +4,14 @@ A line is one f-string of pieces picked from tables drawn once per run: the even
 hour's two prefixes (`clock`) and a second of the hour; the subscriber part (number, cell,
 technology) from the day's table (`population`); the service, other party and usage from the
 event pool (`events`). The random indices come in bulk from `Random.randbytes` and become pieces
-through `map` at C speed, so the per-line cost is one string format. A few lines are then
-replaced by defects (`defects`).
+through `map` at C speed, so the per-line cost is one string format. Runs of lines are then
+replaced by the parts of long calls and data sessions (`sessions`, canonical only), and a few
+other lines by defects (`defects`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import random
 import time
 from array import array
@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from itertools import repeat
-from operator import and_, mod
+from operator import and_, attrgetter, mod
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,12 +28,13 @@ from ..errors import UsageError
 from ..refdata.catalog import Catalog
 from ..refdata.subscribers import Subscriber
 from .batches import Batch, Label
-from .clock import Slot, hour_slot, simulated_slots
-from .defects import Spoil, draw_defect
+from .clock import Slot, day_bounds, hour_slot, simulated_slots
+from .defects import Spoil, draw_defect, lines_until
 from .events import EVENTS, draw_events
 from .fields import subscriber_key
 from .options import GeneratorOptions
 from .population import Days, DayTable, draw_population, unknown_numbers
+from .sessions import Origin, Sessions
 from .traffic import UTC_SHARE, Traffic, default_traffic
 
 _MMSS = [f"{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
@@ -68,7 +69,8 @@ class CdrGenerator:
         self.unknown = unknown_numbers(self.rnd, self.traffic, catalog.home_country_code, self.people.msisdn)
         self.days = Days(self.people, self.rnd, self.legacy)
         self.emitted = 0
-        self._next_defect = self._defect_gap()
+        self._next_defect = lines_until(self.rnd, self.options.defects)
+        self.sessions = Sessions(self.rnd, self.traffic.partials, self.events, self.tz, self.tag, options)
         self._recent: deque[str] = deque(maxlen=RECENT_LINES)
         # Clean legacy lines of the current hour (simulated) or second (live), kept distinct.
         self._twin_scope: tuple[str, int | None] | None = None
@@ -173,8 +175,21 @@ class CdrGenerator:
         keys: list[bytes | None] | None = list(map(self.people.keys.__getitem__, owners)) if keyed else None
         first = self.emitted
         self.emitted += k
-        labels = self._inject(lines, keys, slot, mmss, who, day, first, now)
+        part_lines, part_labels = self.sessions.place(lines, keys, first,
+                                                      partial(self._origin, slot, seconds, who, day, now))
+        labels = self._inject(lines, keys, slot, mmss, who, day, first, now, part_lines)
+        if part_labels:
+            labels = sorted(labels + part_labels, key=attrgetter("line"))
         return Batch(lines, labels, keys)
+
+    def _origin(self, slot: Slot, seconds: list[int], who: list[int], day: DayTable, now: int | None,
+                j: int) -> Origin:
+        """Where a session due at line `j` of a batch may go (`sessions`)."""
+        owner = day.owners[who[j]]
+        a, b = self.people.ranges[owner]
+        earliest, midnight = day_bounds(slot.day, self.tz)
+        return Origin(time=slot.start + seconds[j], earliest=earliest, latest=midnight if now is None else now,
+                      places=day.parts[a:b], key=self.people.keys[owner])
 
     def _line(self, n: int, slot: Slot, mmss: str, part: int, what: int, day: DayTable, utc: bool) -> str:
         """One line the slow way (the same text as `_batch` builds), for the rare line built twice."""
@@ -211,36 +226,37 @@ class CdrGenerator:
 
     # ---- defects
 
-    def _defect_gap(self) -> int:
-        """Clean lines before the next defect: geometric with the defect rate."""
-        rate = self.options.defects
-        if rate <= 0:
-            return 1 << 62
-        if rate >= 1:
-            return 0
-        return int(math.log(1.0 - self.rnd.random()) / math.log(1.0 - rate))
-
     def _inject(self, lines: list[str], keys: list[bytes | None] | None, slot: Slot, mmss: list[str],
-                who: list[int], day: DayTable, first: int, now: int | None) -> list[Label]:
-        """Replace the batch's lines that are due a defect; remember the clean ones."""
+                who: list[int], day: DayTable, first: int, now: int | None, part_lines: set[int]) -> list[Label]:
+        """Replace the batch's lines that are due a defect (a defect due on a part goes to the next
+        line: the batch indices `part_lines`); remember the clean whole lines."""
         end = first + len(lines)
-        recent = self._recent
-        if self._next_defect >= end:
-            recent.extend(lines[-RECENT_LINES:])
-            return []
         labels: list[Label] = []
         previous = 0
         while self._next_defect < end:
             n = self._next_defect
             j = n - first
-            recent.extend(lines[previous:j])
+            if j in part_lines:
+                self._next_defect += 1
+                continue
+            self._remember(lines, previous, j, part_lines)
             previous = j + 1
-            chosen = draw_defect(self.rnd, can_copy=bool(recent))
+            chosen = draw_defect(self.rnd, can_copy=bool(self._recent))
             as_call = partial(self._as_call, n, slot, mmss[j], who[j], day)
-            lines[j] = chosen.spoil(Spoil(lines[j], self.rnd, self.legacy, recent, self.unknown, self.tz, now, as_call))
+            lines[j] = chosen.spoil(Spoil(lines[j], self.rnd, self.legacy, self._recent, self.unknown, self.tz, now,
+                                          as_call))
             if keys is not None:
                 keys[j] = subscriber_key(lines[j].encode())
             labels.append(Label(n, chosen.kind, chosen.expect))
-            self._next_defect = n + 1 + self._defect_gap()
-        recent.extend(lines[previous:])
+            self._next_defect = n + 1 + lines_until(self.rnd, self.options.defects)
+        self._remember(lines, previous, len(lines), part_lines)
         return labels
+
+    def _remember(self, lines: list[str], lo: int, hi: int, part_lines: set[int]) -> None:
+        """Keep the clean whole lines of lines[lo:hi] (the last RECENT_LINES) for duplicates to copy:
+        a copy of a part could be rejected rather than a duplicate (an invalid part)."""
+        lo = max(lo, hi - RECENT_LINES)
+        if any(lo <= i < hi for i in part_lines):
+            self._recent.extend(lines[i] for i in range(lo, hi) if i not in part_lines)
+        else:
+            self._recent.extend(lines[lo:hi])

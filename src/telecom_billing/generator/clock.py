@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ..errors import UsageError
@@ -25,6 +25,7 @@ class Slot:
     day: int  # local date ordinal
     weekday: int
     hour: int
+    start: int  # the hour's first second, Unix time
     count: int = 0  # simulated clock: the lines of this hour
 
 
@@ -35,7 +36,16 @@ def hour_slot(utc_hour: datetime, tz: ZoneInfo) -> Slot:
     sign = "+" if minutes >= 0 else "-"
     suffix = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
     return Slot((utc_hour.strftime("%Y-%m-%dT%H:"), local.strftime("%Y-%m-%dT%H:")), ("Z", suffix),
-                local.date().toordinal(), local.weekday(), local.hour)
+                local.date().toordinal(), local.weekday(), local.hour, int(utc_hour.timestamp()))
+
+
+def day_bounds(ordinal: int, tz: ZoneInfo) -> tuple[int, int]:
+    """The first second of a local date and of the next, Unix time."""
+    return _midnight(date.fromordinal(ordinal), tz), _midnight(date.fromordinal(ordinal + 1), tz)
+
+
+def _midnight(day: date, tz: ZoneInfo) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
 
 
 def simulated_slots(options: GeneratorOptions, tz: ZoneInfo, anyone_active: Callable[[int], bool]) -> list[Slot]:
@@ -43,9 +53,9 @@ def simulated_slots(options: GeneratorOptions, tz: ZoneInfo, anyone_active: Call
     over the local dates on which `anyone_active`."""
     start = options.start
     assert start is not None
-    begin = datetime(start.year, start.month, start.day, tzinfo=tz).astimezone(UTC)
+    begin = datetime.fromtimestamp(_midnight(start, tz), UTC)
     end_day = start + timedelta(days=options.period_days)
-    end = datetime(end_day.year, end_day.month, end_day.day, tzinfo=tz).astimezone(UTC)
+    end = datetime.fromtimestamp(_midnight(end_day, tz), UTC)
     slots, hour = [], begin
     while hour < end:
         slots.append(hour_slot(hour, tz))

@@ -11,6 +11,7 @@ kind goes at the end of this file, or every seed's output changes.
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -24,12 +25,15 @@ from ..contracts.limits import BYTES_PER_MB, FUTURE_TOLERANCE_SECONDS, MAX_DATA_
 from ..contracts.reasons import Reason
 from .fields import LEGACY_SUBSCRIBER
 
-# A duplicate is an outcome, not a rejection reason; labels spell it like a reason code.
+# A duplicate is an outcome, not a rejection reason; labels spell it like a reason code, and the
+# outcome of a part merged into an assembled CDR beyond its first part (DESIGN.md 7c) too.
 DUPLICATE = records.DUPLICATE.upper()
+MERGED = records.MERGED.upper()
 # When no clean line has been seen yet, a defect that copies one injects this kind instead.
 NOTHING_TO_COPY = "malformed_json"
 INVALID_NUMBERS = ("invalid_phone", "2126123", "21261234567890123", "+212 6XX-XXX-XXX", "n/a", "UNKNOWN")
 FAR_FUTURE_YEAR = "2099"
+NEVER = 1 << 62  # a line number no run reaches
 # Live clock: ahead by well over the tolerance, so that no processing delay makes the time current.
 LIVE_AHEAD_SECONDS = (2 * FUTURE_TOLERANCE_SECONDS, 72 * 3600)
 # Required fields of a canonical record (docs/RULES.md section 5), in mediation's check order.
@@ -111,6 +115,16 @@ def field_defect(kind: str, *, weight: float, expect: str | None, usage: bool = 
         return edit
 
     return register
+
+
+def lines_until(rnd: random.Random, rate: float) -> int:
+    """Lines before the next one due something that each line is due with probability `rate`
+    (geometric); with a rate of 0, more than any run has, without a draw."""
+    if rate <= 0:
+        return NEVER
+    if rate >= 1:
+        return 0
+    return int(math.log(1.0 - rnd.random()) / math.log(1.0 - rate))
 
 
 def draw_defect(rnd: random.Random, can_copy: bool) -> Defect:

@@ -11,6 +11,10 @@ Two halves:
   the catalog. Entries the file leaves out, and all of them when there is no file, get defaults
   derived from the catalog's structure (the DEFAULT_* constants; a national zone is one whose
   prefixes all start with the home country code).
+
+The same file may also set where the network cuts long usage into partial records and how much
+of the traffic comes that way (`partials`, DESIGN.md 7c), with DEFAULT_PARTIALS for what it
+leaves out.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..contracts.limits import BYTES_PER_MB, MAX_DATA_BYTES
 from ..errors import TelecomError
 from ..refdata.catalog import ANY, Catalog, read_yaml
 
@@ -69,8 +74,25 @@ DEFAULT_PLAN = PlanUse(share=0.10, activity=1.0)
 DEFAULT_NATIONAL_ZONE_WEIGHT = 0.10
 DEFAULT_FOREIGN_ZONE_WEIGHT = 0.01
 DEFAULT_COUNTRY_WEIGHT = 1.0
-_TOP_KEYS = ("subscriber_zone", "plans", "zones", "visited_countries")
+_TOP_KEYS = ("subscriber_zone", "plans", "zones", "visited_countries", "partials")
 _PLAN_KEYS = ("share", "activity")
+_PARTIALS_KEYS = ("split_after", "split_bytes", "share")
+
+
+@dataclass(frozen=True)
+class Partials:
+    """Where the network cuts long usage into partial records, and how much traffic comes that way."""
+
+    split_after: int  # seconds: a call lasting longer comes as parts, one every split_after
+    split_bytes: int  # a data session larger comes as parts, one every split_bytes
+    share: float  # of the lines (canonical): parts of a long call or data session
+
+
+DEFAULT_PARTIALS = Partials(split_after=1800, split_bytes=100 * BYTES_PER_MB, share=0.02)
+# A part is at least a minute or a megabyte (a call cut finer would exceed the 1,000 parts a session
+# may have), and a long call must still fit under the longest call the model makes.
+SPLIT_AFTER_RANGE = (60, VOICE_MAX_SEC - 1)
+SPLIT_BYTES_RANGE = (BYTES_PER_MB, MAX_DATA_BYTES)
 
 
 class TrafficError(TelecomError):
@@ -85,6 +107,7 @@ class Traffic:
     plans: dict[str, PlanUse]  # every plan of the catalog
     zones: dict[str, float]  # every prefix zone of the catalog: its weight as a destination
     countries: dict[str, float]  # every country a traveller may visit: its weight
+    partials: Partials
 
     def activity(self, plan_id: str) -> float:
         """How busy a subscriber on this plan is (on a plan the catalog lacks: the default)."""
@@ -152,7 +175,8 @@ class _Resolver:
                                lambda zone: DEFAULT_NATIONAL_ZONE_WEIGHT if zone in national
                                else DEFAULT_FOREIGN_ZONE_WEIGHT),
             countries=self.weights(top, "visited_countries", visitable_countries(self.catalog),
-                                   "a country its roaming zones let travellers visit", lambda _: DEFAULT_COUNTRY_WEIGHT))
+                                   "a country its roaming zones let travellers visit", lambda _: DEFAULT_COUNTRY_WEIGHT),
+            partials=self.partials(self.mapping(top.get("partials", {}), "partials", _PARTIALS_KEYS)))
 
     def mapping(self, value: Any, where: str, keys: tuple[str, ...]) -> Mapping[Any, Any]:
         if not isinstance(value, Mapping):
@@ -175,6 +199,17 @@ class _Resolver:
     def weight(self, value: Any, where: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
             raise self.fail(where, f"must be a positive number, got {value!r}")
+        return float(value)
+
+    def whole(self, value: Any, where: str, bounds: tuple[int, int], unit: str) -> int:
+        low, high = bounds
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(where, f"must be a whole number of {unit} from {low} to {high}, got {value!r}")
+        return value
+
+    def share(self, value: Any, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+            raise self.fail(where, f"must be a number from 0 to below 1, got {value!r}")
         return float(value)
 
     def weights(self, top: Mapping[str, Any], section: str, known: list[str], what: str,
@@ -201,3 +236,12 @@ class _Resolver:
                 share=self.weight(entry.get("share", DEFAULT_PLAN.share), f"plans.{plan_id}.share"),
                 activity=self.weight(entry.get("activity", DEFAULT_PLAN.activity), f"plans.{plan_id}.activity"))
         return uses
+
+    def partials(self, entry: Mapping[Any, Any]) -> Partials:
+        default = DEFAULT_PARTIALS
+        return Partials(
+            split_after=self.whole(entry.get("split_after", default.split_after), "partials.split_after",
+                                   SPLIT_AFTER_RANGE, "seconds"),
+            split_bytes=self.whole(entry.get("split_bytes", default.split_bytes), "partials.split_bytes",
+                                   SPLIT_BYTES_RANGE, "bytes"),
+            share=self.share(entry.get("share", default.share), "partials.share"))
