@@ -1,8 +1,9 @@
 """An independent, pure-Python reference of mediation + rating, written from docs/RULES.md.
 
 The Spark pipeline is property-tested against it and the benchmark uses it as the Python peer, so
-it shares no rule logic with `telecom_billing` (only the typed catalog, subscribers and reason
-codes), never imports pyspark, indexes the catalog once per call, and never raises on any input.
+it shares no rule logic with `telecom_billing` (only the typed catalog, subscribers and the contracts),
+never imports pyspark, indexes the catalog once per call, and never raises on any input. Partial records
+(RULES.md section 18): a part's own checks here, its session in `partials.py`.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reference.partials import PART_FIELDS, PARTIAL_KINDS, WHOLE, Assembly, Closing, Part, PartFields, Sessions
 from telecom_billing.contracts import schemas
+from telecom_billing.contracts.limits import MAX_PARTS, MAX_SESSION_ID_CHARS
 from telecom_billing.contracts.reasons import Reason
+from telecom_billing.contracts.records import DUPLICATE, MERGED, RATED, REJECTED
 from telecom_billing.refdata.catalog import Catalog, Rate
 from telecom_billing.refdata.subscribers import Subscriber
 
@@ -56,6 +60,7 @@ _READ_FIELDS = frozenset({
     "cdr_id", "record_type", "event_time", "msisdn", "other_party", "direction", "duration_sec",
     "bytes_up", "bytes_down", "cell_id", "technology", "visited_country", "timestamp", "caller_id",
     "callee_id", "sender_id", "receiver_id", "user_id", "data_volume_mb", "session_duration_sec",
+    *PART_FIELDS,
 })
 
 _CANONICAL_REQUIRED = {
@@ -73,14 +78,56 @@ _INTEGER_FIELDS = frozenset({"duration_sec", "bytes_up", "bytes_down", "session_
 _NUMBER_FIELDS = _INTEGER_FIELDS | {"data_volume_mb"}
 
 
+@dataclass(frozen=True)
+class Assembled:
+    """An assembled CDR (RULES.md section 18): its place (its first part's offset), the offsets of the other
+    parts merged into it, and its assembly. It is rated or rejected at that place."""
+
+    cdr_id: str
+    offset: int
+    merged_offsets: tuple[int, ...]
+    assembly: Assembly
+
+
 @dataclass
 class Result:
+    """Rated and rejected records in offset order; an assembled CDR takes its first part's place."""
+
     rated: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     duplicates: int = 0
-    # Arrival positions (offsets) of the rated records and of the duplicates, in order.
+    # Arrival positions (offsets) of the rated records, of the duplicates and of the parts merged into an
+    # assembled CDR beyond its first part, in order.
     rated_offsets: list[int] = field(default_factory=list)
     duplicate_offsets: list[int] = field(default_factory=list)
+    merged_offsets: list[int] = field(default_factory=list)
+    assembled: list[Assembled] = field(default_factory=list)
+
+    @property
+    def merged(self) -> int:
+        return len(self.merged_offsets)
+
+    def outcomes(self) -> dict[int, str]:
+        """Each raw record's outcome by offset: rated, rejected, duplicate or merged (DESIGN.md 7c)."""
+        outcomes = dict.fromkeys(self.rated_offsets, RATED)
+        outcomes.update(dict.fromkeys((r["source"]["offset"] for r in self.rejected), REJECTED))
+        outcomes.update(dict.fromkeys(self.duplicate_offsets, DUPLICATE))
+        outcomes.update(dict.fromkeys(self.merged_offsets, MERGED))
+        return dict(sorted(outcomes.items()))
+
+
+@dataclass(frozen=True)
+class SessionCounts:
+    """How many sessions were assembled, complete and incomplete (rated or rejected `NO_RATE`)."""
+
+    complete: int
+    incomplete: int
+
+
+def session_counts(result: Result) -> SessionCounts:
+    """The sessions a result assembled, complete and incomplete."""
+    incomplete = sum(1 for assembled in result.assembled if assembled.assembly.incomplete)
+    return SessionCounts(len(result.assembled) - incomplete, incomplete)
 
 
 def split_records(data: bytes) -> list[bytes]:
@@ -112,35 +159,157 @@ def mediate_and_rate(
     A record is either the payload bytes (the whole input arrives at once, as in the file driver,
     so every later copy of a `cdr_id` is a duplicate) or `(payload, arrival_time)`: a copy is then a
     duplicate only while the first copy's arrival is less than `dedup_window` old.
+
+    Parts of partial records (RULES.md section 18) are assembled with the file driver's semantics in
+    both cases: a session closes once complete, and every session still open at the end of the input
+    closes as incomplete.
     """
     rater = _Rater(catalog, subscribers, now)
-    result = Result()
-    seen: dict[str, datetime | None] = {}
+    run = _Run(rater, dedup_window)
     for offset, item in enumerate(lines):
-        payload, arrival = item if isinstance(item, tuple) else (item, None)
+        payload, arrival_time = item if isinstance(item, tuple) else (item, None)
         source = {"topic": topic, "partition": partition, "offset": offset}
-        outcome = rater.mediate(payload)
-        if isinstance(outcome, _Rejection):
-            result.rejected.append(outcome.as_dict(payload, source))
-            continue
-        cdr_id = outcome.cdr_id
-        if cdr_id in seen:
-            first_arrival = seen[cdr_id]
-            if first_arrival is None or arrival is None or arrival - first_arrival < dedup_window:
-                result.duplicates += 1
-                result.duplicate_offsets.append(offset)
-                continue
-        seen[cdr_id] = arrival
-        rated = rater.rate(outcome)
-        if isinstance(rated, _Rejection):
-            result.rejected.append(rated.as_dict(payload, source))
-        else:
-            result.rated.append(rated)
-            result.rated_offsets.append(offset)
-    return result
+        run.take(_Arrival(offset, payload, source), arrival_time)
+    return run.finish()
 
 
 # -- internals --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Arrival:
+    """A raw record and its place in the input."""
+
+    offset: int
+    payload: bytes
+    source: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Mediated:
+    """A part as its session holds it: where it came from and what mediation made of it."""
+
+    arrival: _Arrival
+    cdr: _Cdr
+
+
+class _SeenIds:
+    """The `cdr_id`s of the records that passed every check before deduplication (RULES.md section 11)."""
+
+    def __init__(self, window: timedelta) -> None:
+        self.window = window
+        self.first_arrivals: dict[str, datetime | None] = {}
+
+    def repeats(self, cdr_id: str, arrival_time: datetime | None) -> bool:
+        """True for a later copy within the window; else the id is (again) seen from this arrival."""
+        if cdr_id in self.first_arrivals:
+            first = self.first_arrivals[cdr_id]
+            if first is None or arrival_time is None or arrival_time - first < self.window:
+                return True
+        self.first_arrivals[cdr_id] = arrival_time
+        return False
+
+
+class _Run:
+    """One input's records taken in arrival order, each to exactly one outcome."""
+
+    def __init__(self, rater: _Rater, dedup_window: timedelta) -> None:
+        self.rater = rater
+        self.seen_ids = _SeenIds(dedup_window)
+        self.sessions: Sessions[_Mediated] = Sessions()
+        self.rated: list[tuple[int, dict[str, Any]]] = []
+        self.rejected: list[tuple[int, dict[str, Any]]] = []
+        self.duplicate_offsets: list[int] = []
+        self.merged_offsets: list[int] = []
+        self.assembled: list[Assembled] = []
+
+    def take(self, arrival: _Arrival, arrival_time: datetime | None) -> None:
+        outcome = self.rater.mediate(arrival.payload)
+        if isinstance(outcome, _Rejection):
+            self._reject(arrival, outcome)
+        elif self.seen_ids.repeats(outcome.cdr_id, arrival_time):
+            self.duplicate_offsets.append(arrival.offset)
+        elif outcome.part is None:
+            self._rate(arrival, outcome)
+        else:
+            self._take_part(_Mediated(arrival, outcome), outcome.part)
+
+    def finish(self) -> Result:
+        """Close the sessions still open, then the result in offset order."""
+        for closing in self.sessions.close_open():
+            self._assemble(closing)
+        self.rated.sort(key=lambda entry: entry[0])
+        self.rejected.sort(key=lambda entry: entry[0])
+        return Result(
+            rated=[record for _, record in self.rated],
+            rejected=[record for _, record in self.rejected],
+            duplicates=len(self.duplicate_offsets),
+            rated_offsets=[offset for offset, _ in self.rated],
+            duplicate_offsets=self.duplicate_offsets,
+            merged_offsets=sorted(self.merged_offsets),
+            assembled=sorted(self.assembled, key=lambda assembled: assembled.offset),
+        )
+
+    def _take_part(self, part: _Mediated, fields: PartFields) -> None:
+        cdr = part.cdr
+        key = (cdr.msisdn, fields.session_id)
+        if self.sessions.repeats(key, fields.sequence):
+            self.duplicate_offsets.append(part.arrival.offset)
+            return
+        closed_as = self.sessions.closed_as(key)
+        if closed_as is not None:
+            self._reject_part(part, Reason.LATE_PARTIAL, f"session closed as {closed_as}")
+            return
+        shared = (cdr.record_type, cdr.other_party, cdr.direction, cdr.visited_country)
+        closing = self.sessions.hold(key, Part(fields, shared, part))
+        if closing is not None:
+            self._assemble(closing)
+
+    def _assemble(self, closing: Closing[_Mediated]) -> None:
+        """Rate (or reject) a closed session's assembled CDR in its first part's place; account for the
+        other parts merged and reject the parts that do not belong."""
+        self._rate(closing.first.record.arrival, _assembled_cdr(closing))
+        merged_offsets = tuple(part.record.arrival.offset for part in closing.others)
+        self.merged_offsets.extend(merged_offsets)
+        first_offset = closing.first.record.arrival.offset
+        self.assembled.append(Assembled(closing.session_id, first_offset, merged_offsets, closing.assembly))
+        for part, detail in closing.rejected:
+            self._reject_part(part.record, Reason.INVALID_PARTIAL, detail)
+
+    def _rate(self, arrival: _Arrival, cdr: _Cdr) -> None:
+        outcome = self.rater.rate(cdr)
+        if isinstance(outcome, _Rejection):
+            self._reject(arrival, outcome)
+        else:
+            self.rated.append((arrival.offset, outcome))
+
+    def _reject_part(self, part: _Mediated, reason: Reason, detail: str) -> None:
+        self._reject(part.arrival, _Rejection(reason, detail, part.cdr.msisdn, part.cdr.cdr_id))
+
+    def _reject(self, arrival: _Arrival, rejection: _Rejection) -> None:
+        self.rejected.append((arrival.offset, rejection.as_dict(arrival.payload, arrival.source)))
+
+
+def _assembled_cdr(closing: Closing[_Mediated]) -> _Cdr:
+    """The first part's record with the session's id, the merged parts' summed usage and the assembly
+    (RULES.md section 18); rated like any CDR, without the per-record usage limits."""
+    parts = [part.record.cdr for part in closing.merged]
+    return replace(
+        closing.first.record.cdr,
+        cdr_id=closing.session_id,
+        duration_sec=_total(cdr.duration_sec for cdr in parts),
+        bytes_up=_total(cdr.bytes_up for cdr in parts),
+        bytes_down=_total(cdr.bytes_down for cdr in parts),
+        quantity=sum(cdr.quantity for cdr in parts),
+        part=None,
+        assembly=closing.assembly,
+    )
+
+
+def _total(values: Iterable[int | None]) -> int | None:
+    """The sum of a usage field over parts of one record type: None when the type has no such field."""
+    present = [value for value in values if value is not None]
+    return sum(present) if present else None
 
 
 class _Reject(Exception):
@@ -195,6 +364,9 @@ class _Cdr:
     plan_id: str
     local_weekday: int
     local_minute: int
+    quantity: int  # seconds (voice), 1 (sms), bytes_up + bytes_down (data)
+    part: PartFields | None = None  # a part of a partial record; None for a whole record
+    assembly: Assembly = WHOLE
 
 
 class _JsonInt(str):
@@ -582,6 +754,7 @@ class _Rater:
 
         local = event_time.replace(tzinfo=UTC).astimezone(self.tz)
         subscriber = self._subscriber(msisdn, local.date())
+        part = _part_fields(record) if canonical else None  # legacy records are always whole
         return _Cdr(
             cdr_id=cdr_id,
             record_type=record_type,
@@ -599,6 +772,8 @@ class _Rater:
             plan_id=subscriber.plan_id,
             local_weekday=local.weekday(),
             local_minute=local.hour * 60 + local.minute,
+            quantity=_quantity(record_type, duration, bytes_up, bytes_down),
+            part=part,
         )
 
     def _msisdn(self, value: str | None) -> str | None:
@@ -668,12 +843,7 @@ class _Rater:
         if terms is None:
             return self._no_rate(cdr, f"no rate in plan {cdr.plan_id} for {service}/{zone or '-'}/{band}")
 
-        if service == "voice":
-            quantity = cdr.duration_sec or 0
-        elif service == "sms":
-            quantity = 1
-        else:
-            quantity = (cdr.bytes_up or 0) + (cdr.bytes_down or 0)
+        quantity = cdr.quantity
         rate = terms.rate
         first, step = rate.first_increment, rate.next_increment
         billable = first if quantity <= first else first + -(-(quantity - first) // step) * step
@@ -710,6 +880,7 @@ class _Rater:
             "charge": charge,
             "currency": self.catalog.currency,
             "catalog_version": self.catalog.version,
+            **cdr.assembly.fields(),
         }
 
     def _no_rate(self, cdr: _Cdr, detail: str) -> _Rejection:
@@ -737,6 +908,45 @@ class _Rater:
             if (days is None or weekday in days) and start <= minute < end:
                 return name
         raise AssertionError("the catalog guarantees a default band")
+
+
+def _quantity(record_type: str, duration: int | None, bytes_up: int | None, bytes_down: int | None) -> int:
+    if record_type == "voice":
+        return duration or 0
+    if record_type == "sms":
+        return 1
+    return (bytes_up or 0) + (bytes_down or 0)
+
+
+def _part_fields(record: Mapping[str, str]) -> PartFields | None:
+    """A canonical record's part fields after the part's own checks, in RULES.md section 18's order
+    (`INVALID_PARTIAL`); None for a whole record (none of the three fields present)."""
+    if not any(name in record for name in PART_FIELDS):
+        return None
+    for name in PART_FIELDS:
+        if name not in record:
+            raise _Reject(Reason.INVALID_PARTIAL, f"{name}: absent")
+    session_id = record["session_id"]
+    if not session_id:
+        raise _Reject(Reason.INVALID_PARTIAL, "session_id: not a non-empty string")
+    if len(session_id) > MAX_SESSION_ID_CHARS:
+        raise _Reject(Reason.INVALID_PARTIAL, f"session_id: longer than {MAX_SESSION_ID_CHARS} characters")
+    sequence = _sequence(record["sequence"])
+    if record["partial"] not in PARTIAL_KINDS:
+        raise _Reject(Reason.INVALID_PARTIAL, "partial: not intermediate or last")
+    return PartFields(session_id, sequence, record["partial"] == "last")
+
+
+def _sequence(text: str) -> int:
+    """A part's sequence: an integer (as the other integer fields, RULES.md section 5) from 1 to MAX_PARTS."""
+    number = _number(text)
+    if number is None or number != number.to_integral_value():
+        raise _Reject(Reason.INVALID_PARTIAL, "sequence: not an integer")
+    if number < 1:
+        raise _Reject(Reason.INVALID_PARTIAL, "sequence: below 1")
+    if number > MAX_PARTS:
+        raise _Reject(Reason.INVALID_PARTIAL, f"sequence: above {MAX_PARTS}")
+    return int(number)
 
 
 def _parse_timestamp(value: str) -> datetime | None:
@@ -804,4 +1014,12 @@ def encode_records(rows: Iterable[Mapping[str, Any]]) -> list[bytes]:
     return [json.dumps(row, separators=(",", ":"), ensure_ascii=False).encode("utf-8") for row in rows]
 
 
-__all__ = ["Result", "encode_records", "mediate_and_rate", "split_records"]
+__all__ = [
+    "Assembled",
+    "Result",
+    "SessionCounts",
+    "encode_records",
+    "mediate_and_rate",
+    "session_counts",
+    "split_records",
+]
