@@ -13,7 +13,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from .contracts.reasons import PRECEDENCE, Reason
-from .mediation import decode, enrich, formats, msisdn, timestamps, usage
+from .mediation import decode, enrich, formats, msisdn, partials, timestamps, usage
 from .mediation.columns import problem
 from .rating.rate import no_rate_detail
 
@@ -28,6 +28,8 @@ DETAILS: dict[Reason, Callable[[], Column]] = {
     Reason.USAGE_OUT_OF_RANGE: lambda: usage.usage_detail(Reason.USAGE_OUT_OF_RANGE),
     Reason.FUTURE_TIMESTAMP: timestamps.future_timestamp_detail,
     Reason.UNKNOWN_SUBSCRIBER: enrich.unknown_subscriber_detail,
+    Reason.INVALID_PARTIAL: partials.invalid_partial_detail,
+    Reason.LATE_PARTIAL: partials.late_partial_detail,
     Reason.NO_RATE: no_rate_detail,
 }
 

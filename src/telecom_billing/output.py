@@ -7,10 +7,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from .contracts import schemas
-from .contracts.chains import SOURCE, position
+from .contracts.chains import MERGED, SOURCE, position
 from .contracts.records import RATED_NAMES
 from .mediation.columns import rarely
 from .outcome import detail
+from .pipeline import PART_COLUMNS
 
 _JSON = {"ignoreNullFields": "false"}
 
@@ -37,15 +38,36 @@ def rejected_json() -> Column:
     ), _JSON)
 
 
-def to_kafka_records(df: DataFrame, topic_rated: str, topic_rejected: str) -> DataFrame:
+def parts_json() -> Column:
+    """A part as the rating query writes it on `cdr.parts` (`pipeline.parts_from_json` reads it)."""
+    return F.to_json(F.struct(*PART_COLUMNS))
+
+
+def _headers() -> Column:
+    """Header `source`: the raw record (`partition:offset`); and `merged` on an assembled CDR."""
+    def pair(key: str, value: Column) -> Column:
+        return F.struct(F.lit(key).alias("key"), value.cast("binary").alias("value"))
+
+    source = pair(SOURCE, position())
+    return F.when(F.col("merged") != "", F.array(source, pair(MERGED, F.col("merged")))).otherwise(F.array(source))
+
+
+def to_kafka_records(df: DataFrame, topic_rated: str, topic_rejected: str,
+                     parts: tuple[str, Column] | None = None) -> DataFrame:
     """(topic, key, value, headers) rows for Spark's Kafka sink: rated rows and rejections in one
-    frame, each naming its topic, and its raw record in header `source` (`partition:offset`)."""
+    frame, each naming its topic, and its raw record in header `source` (`partition:offset`).
+    `parts`: a topic and which rows go there as parts waiting for their session (`pipeline.parts_json`)."""
     rejected = F.col("reason").isNotNull()
-    source = F.array(F.struct(F.lit(SOURCE).alias("key"), position().cast("binary").alias("value")))
+    to = F.when(rejected, F.lit(topic_rejected)).otherwise(F.lit(topic_rated))
+    value = F.when(rejected, rarely(rejected_json())).otherwise(rated_json())
+    if parts is not None:
+        topic, is_part = parts
+        to = F.when(is_part, F.lit(topic)).otherwise(to)
+        value = F.when(is_part, parts_json()).otherwise(value)
     # The destination gets its name last: the rejection's `source` names the raw record's topic.
     return df.select(
-        F.when(rejected, F.lit(topic_rejected)).otherwise(F.lit(topic_rated)).alias("_to"),
+        to.alias("_to"),
         F.when(rejected, F.col("known_msisdn")).otherwise(F.col("msisdn")).cast("binary").alias("key"),
-        F.when(rejected, rarely(rejected_json())).otherwise(rated_json()).alias("value"),
-        source.alias("headers"),
+        value.alias("value"),
+        _headers().alias("headers"),
     ).withColumnRenamed("_to", "topic")

@@ -2,7 +2,7 @@
 
     mediate: decode -> detect_format -> parse_numbers -> check_required -> measure_usage
              -> normalize_msisdns -> parse_event_time -> check_msisdns -> check_event_time
-             -> check_future -> with_local_time -> find_subscriber -> identify
+             -> check_future -> with_local_time -> find_subscriber -> check_partial -> identify
     (deduplication: the stream drops copies within its window, `stream.py`; the file driver and the
      reconciliation rank copies over the whole input, `rate_batch`)
     rate:    find_rate -> decide -> price
@@ -29,15 +29,18 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from .contracts.reasons import PRECEDENCE, Reason
-from .contracts.records import DUPLICATE, KAFKA_COLUMNS, RATED, REJECTED
+from .contracts.records import DUPLICATE, KAFKA_COLUMNS, MERGED, RATED, REJECTED
 from .mediation.columns import problem
 from .mediation.decode import decode
-from .mediation.dedup import mark_duplicates
+from .mediation.dedup import deduplicated, mark_duplicates
 from .mediation.enrich import find_subscriber, subscriber_frame
 from .mediation.formats import check_required, detect_format
 from .mediation.identify import identify
 from .mediation.msisdn import check_msisdns, normalize_msisdns
 from .mediation.numbers import parse_numbers
+from .mediation.partials import SESSION_COLUMNS, check_partial
+from .mediation.sessions import ASSEMBLED, FILE_RULES, SessionRules, assemble_sessions
+from .mediation.sessions import DUPLICATE as PART_DUPLICATE
 from .mediation.timestamps import check_event_time, check_future, clock, parse_event_time, with_local_time
 from .mediation.usage import measure_usage
 from .outcome import decide
@@ -73,9 +76,28 @@ MEDIATED_COLUMNS = (
     "record_type", "layout", "field_states", "event_time", "msisdn", "other_party", "direction", "duration_sec",
     "bytes_up", "bytes_down", "quantity", "cell_id", "technology", "visited_country", "plan_id", "plan_index",
     "local_date", "local_weekday", "local_minute", "processed_at", "checks_passed",
+    "part", "session_id", "sequence", "partial", "partial_state", *SESSION_COLUMNS,
     *[problem(r) for r in PRECEDENCE if r != Reason.NO_RATE],
 )
 
+
+# What a part carries on `cdr.parts` from the rating query to the sessions query (stream.py): what
+# its session, rating and the output need. The rest of `MEDIATED_COLUMNS` is known for a part that got
+# there: it passed every check of mediation (`parts_from_json`).
+PART_COLUMNS = (
+    "text", "topic", "partition", "offset", "timestamp", "cdr_id", "known_msisdn", "source_format", "record_type",
+    "layout", "field_states", "event_time", "msisdn", "other_party", "direction", "duration_sec", "bytes_up",
+    "bytes_down", "quantity", "cell_id", "technology", "visited_country", "plan_id", "plan_index", "local_date",
+    "local_weekday", "local_minute", "processed_at", "checks_passed", "session_id", "sequence", "partial",
+)
+PART_SCHEMA = (
+    "text string, topic string, partition int, offset bigint, timestamp timestamp, cdr_id string, "
+    "known_msisdn string, source_format string, record_type string, layout int, field_states bigint, "
+    "event_time string, msisdn string, other_party string, direction string, duration_sec bigint, bytes_up bigint, "
+    "bytes_down bigint, quantity bigint, cell_id string, technology string, visited_country string, plan_id string, "
+    "plan_index int, local_date date, local_weekday int, local_minute int, processed_at string, checks_passed int, "
+    "session_id string, sequence bigint, partial string"
+)
 
 Stage = Callable[[DataFrame], DataFrame]
 
@@ -97,6 +119,7 @@ def mediation_stages(ref: Reference, clock: DataFrame) -> list[tuple[str, Stage]
         ("check_future", partial(check_future, clock=clock)),
         ("with_local_time", partial(with_local_time, timezone=cat.timezone)),
         ("find_subscriber", partial(find_subscriber, subscribers=ref.subscribers)),
+        ("check_partial", check_partial),
         ("identify", identify),
     ]
 
@@ -125,19 +148,53 @@ def rate(mediated: DataFrame, ref: Reference) -> DataFrame:
     return mediated
 
 
+def to_sessions() -> Column:
+    """A part that passed its own checks and deduplication by `cdr_id`: its session judges it."""
+    return F.col("part") & deduplicated() & ~F.col("duplicate")
+
+
+def judge_parts(ranked: DataFrame, rules: SessionRules) -> DataFrame:
+    """`mark_duplicates`' rows -> the same, each part replaced by its session's verdict
+    (`part_outcome`, `mediation.sessions`; null for the rest). Whole records go around the sessions."""
+    parts = ranked.where(to_sessions()).drop("duplicate")
+    rest = ranked.where(~to_sessions()).withColumn("part_outcome", F.lit(None).cast("string"))
+    judged = assemble_sessions(parts, rules).withColumn("duplicate", F.col("part_outcome") == PART_DUPLICATE)
+    return rest.unionByName(judged)
+
+
 def rate_batch(spark: SparkSession, raw: DataFrame, catalog: Catalog, subscribers: Iterable[Subscriber],
                now: datetime) -> DataFrame:
-    """Mediate, deduplicate and rate a static frame of raw records (file driver, reconciliation):
-    every raw row with its `outcome`, "rated", "rejected" or "duplicate".
+    """Mediate, deduplicate, assemble and rate a static frame of raw records (file driver,
+    reconciliation): every raw row with its `outcome`, "rated", "rejected", "duplicate" or "merged"
+    (a part beyond the first of an assembled CDR; the first carries the assembled CDR).
 
     Consumers that split the outcomes cache the frame first: a filter on `reason` would be pushed
     into the rating stages and evaluate the decision twice in one fused method.
     """
     ref = Reference.build(spark, catalog, subscribers)
     ranked = mediate(raw, ref, F.lit(now).cast("timestamp")).transform(mark_duplicates)
-    outcome = (F.when(F.col("duplicate"), F.lit(DUPLICATE)).when(F.col("reason").isNull(), F.lit(RATED))
-               .otherwise(F.lit(REJECTED)))
-    return rate(ranked, ref).withColumn("outcome", outcome)
+    judged = judge_parts(ranked, FILE_RULES)
+    outcome = (F.when(F.col("duplicate"), F.lit(DUPLICATE)).when(F.col("part_outcome") == MERGED, F.lit(MERGED))
+               .when(F.col("reason").isNull(), F.lit(RATED)).otherwise(F.lit(REJECTED)))
+    return rate(judged, ref).withColumn("outcome", outcome)
+
+
+def parts_from_json(values: DataFrame) -> DataFrame:
+    """`cdr.parts` records (`value`) -> `MEDIATED_COLUMNS` (every check passed) and `event_ts`, the
+    column of the sessions' watermark."""
+    parts = values.select(F.from_json(F.col("value").cast("string"), PART_SCHEMA).alias("p")).select("p.*")
+    passed = {problem(r): F.lit(False) for r in PRECEDENCE if r != Reason.NO_RATE}
+    return parts.withColumns({
+        "value": F.lit(None).cast("binary"), "part": F.lit(True), "partial_state": F.lit(0), **passed,
+        **{name: F.lit(None).cast(kind) for name, kind in SESSION_COLUMNS.items()},
+    }).select(*MEDIATED_COLUMNS, F.to_timestamp("event_time").alias("event_ts"))
+
+
+def session_counts(outcome: DataFrame) -> dict[str, int]:
+    """`rate_batch`'s assembled CDRs (rated or rejected): how many sessions were complete, incomplete."""
+    rows = outcome.where(F.col("part_outcome") == ASSEMBLED).groupBy("incomplete").count().collect()
+    by_state = {bool(r["incomplete"]): r["count"] for r in rows}
+    return {"complete": by_state.get(False, 0), "incomplete": by_state.get(True, 0)}
 
 
 def file_frame(spark: SparkSession, path: str) -> DataFrame:

@@ -14,13 +14,13 @@ from pyspark.sql import functions as F
 
 from . import money
 from .contracts import schemas
-from .contracts.records import DUPLICATE, RATED, REJECTED
+from .contracts.records import DUPLICATE, MERGED, RATED, REJECTED
 from .errors import UsageError
 from .infra.atomic import replacing, write_json
 from .infra.settings import Settings
 from .infra.spark import create_spark
 from .output import rated_json, rejected_json
-from .pipeline import file_frame, rate_batch
+from .pipeline import file_frame, rate_batch, session_counts
 from .refdata.catalog import load_catalog
 from .refdata.subscribers import load_subscribers
 
@@ -31,6 +31,9 @@ class RateFileReport:
     rated: int
     rejected_by_reason: dict[str, int]
     duplicate: int
+    merged: int
+    # Assembled CDRs of partial records (DESIGN.md 7c): "complete" and "incomplete" sessions.
+    sessions: dict[str, int]
     charge_total: Decimal
     currency: str
 
@@ -40,7 +43,7 @@ class RateFileReport:
 
     @property
     def unexplained(self) -> int:
-        return self.raw - self.rated - self.rejected - self.duplicate
+        return self.raw - self.rated - self.rejected - self.duplicate - self.merged
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +53,8 @@ class RateFileReport:
             "rejected": self.rejected,
             "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
             "duplicate": self.duplicate,
+            "merged": self.merged,
+            "sessions": self.sessions,
             "unexplained": self.unexplained,
             "rated_charge_total": f"{self.charge_total}",
             "currency": self.currency,
@@ -85,9 +90,10 @@ def rate_file(settings: Settings, input_path: Path, out_dir: Path, catalog_path:
     by_reason = {r["reason"]: r["count"] for r in rejected.groupBy("reason").count().collect()}
     charges = money.units_decimal(F.col("charge_units"), catalog.rounding_decimals)
     totals = rated.agg(F.count(F.lit(1)).alias("n"), F.sum(charges).alias("charge")).collect()[0]
+    counts = {r["outcome"]: r["count"] for r in outcome.groupBy("outcome").count().collect()}
     report = RateFileReport(
         raw=raw.count(), rated=int(totals["n"]), rejected_by_reason=by_reason,
-        duplicate=outcome.where(F.col("outcome") == DUPLICATE).count(),
+        duplicate=counts.get(DUPLICATE, 0), merged=counts.get(MERGED, 0), sessions=session_counts(outcome),
         charge_total=(totals["charge"] or Decimal(0)).quantize(Decimal(1).scaleb(-catalog.rounding_decimals)),
         currency=catalog.currency,
     )

@@ -12,16 +12,19 @@ import pytest
 from schema_check import SCHEMAS, VERSIONS, artifact_kind, check_tree, problems, validator
 
 RATED = {
-    "schema_version": "1.0", "cdr_id": "c-1", "record_type": "voice", "event_time": "2026-10-01T08:00:00.000000Z",
+    "schema_version": "1.1", "cdr_id": "c-1", "record_type": "voice", "event_time": "2026-10-01T08:00:00.000000Z",
     "msisdn": "212600000001", "other_party": "212600000002", "direction": "MO", "duration_sec": 61,
     "bytes_up": None, "bytes_down": None, "quantity": 61, "cell_id": "RABAT_001", "technology": "4G",
     "visited_country": None, "roaming": False, "source_format": "canonical", "plan_id": "SMART_99",
     "zone": "national_mobile", "band": "peak", "billable_units": 120, "price": "0.50", "per": 60,
     "unit_price": "0.0083333333", "connect_fee": "0.10", "charge": "1.1000", "currency": "MAD",
     "catalog_version": "2026.11", "rated_at": "2026-10-01T08:00:02.123456Z",
+    "partials": None, "incomplete": None, "missing": None, "last_missing": None,
 }
-SUMMARY = {"schema_version": "1.0", "raw": 2, "rated": 2, "rejected": 0, "rejected_by_reason": {}, "duplicate": 0,
-           "unexplained": 0, "rated_charge_total": "2.2000", "currency": "MAD"}
+ASSEMBLED = {**RATED, "cdr_id": "S-1", "partials": 3, "incomplete": True, "missing": [2], "last_missing": False}
+SUMMARY = {"schema_version": "1.1", "raw": 2, "rated": 2, "rejected": 0, "rejected_by_reason": {}, "duplicate": 0,
+           "merged": 0, "sessions": {"complete": 0, "incomplete": 0}, "unexplained": 0, "rated_charge_total": "2.2000",
+           "currency": "MAD"}
 
 
 def test_every_versioned_artifact_has_its_schema_and_no_schema_is_orphaned() -> None:
@@ -41,6 +44,8 @@ def test_each_schema_asks_for_the_version_field_and_accepts_only_its_major(name:
 
 def test_a_rated_record_validates() -> None:
     assert problems("rated-cdr", RATED) == []
+    assert problems("rated-cdr", ASSEMBLED) == []
+    assert problems("rated-cdr", {**ASSEMBLED, "missing": ["2"]}) != []
 
 
 @pytest.mark.parametrize(("change", "expected"), [
@@ -56,7 +61,7 @@ def test_what_a_parser_could_not_rely_on_is_refused(change: dict[str, object], e
 
 
 def test_a_field_added_by_a_minor_version_is_accepted() -> None:
-    assert problems("rated-cdr", {**RATED, "schema_version": "1.0", "carrier": "x"}) == []
+    assert problems("rated-cdr", {**RATED, "carrier": "x"}) == []
 
 
 def test_a_missing_field_is_named() -> None:

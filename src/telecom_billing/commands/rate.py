@@ -45,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(report.rejected_by_reason.items())) or "none"
     print(f"raw {report.raw}  rated {report.rated}  rejected {report.rejected} ({reasons})  "
-          f"duplicate {report.duplicate}  unexplained {report.unexplained}")
+          f"duplicate {report.duplicate}  merged {report.merged}  unexplained {report.unexplained}")
+    if report.merged or any(report.sessions.values()):
+        print(f"partial records: sessions assembled {report.sessions['complete']} complete, "
+              f"{report.sessions['incomplete']} incomplete")
     print(f"charges {report.charge_total} {report.currency}; {report.raw / elapsed:,.0f} records/s; "
           f"output in {args.out}")
     return 0 if report.unexplained == 0 else 1

@@ -4,7 +4,8 @@ header and the recycle run that sent it in `recycle_run`. The stream (deduplicat
 reconciliation and `telecom recycle` read them here.
 
 The same `partition:offset` names a raw record in the `source` header the stream writes on every
-rated and rejected record: the reconciliation by offsets reads it (`billing.reconcile`).
+rated and rejected record, and the other parts of an assembled CDR in its `merged` header: the
+reconciliation by offsets reads them (`billing.reconcile`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 RECYCLED_FROM = "recycled_from"
 RECYCLE_RUN = "recycle_run"
 SOURCE = "source"
+# On an assembled CDR (DESIGN.md 7c): the raw records of its other parts, `partition:offset` joined by `,`.
+MERGED = "merged"
 
 
 def header(headers: Column, key: str) -> Column:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 RATED_CDR = "1.1"  # 1.1: partials, incomplete, missing, last_missing; cdr.rated, and rated.jsonl of `telecom rate`
 REJECTED_CDR = "1.1"  # 1.1: reason codes INVALID_PARTIAL, LATE_PARTIAL; cdr.rejected, and rejected.jsonl of `telecom rate`
-RATE_SUMMARY = "1.0"  # reconciliation.json of `telecom rate`
+RATE_SUMMARY = "1.1"  # 1.1: merged, sessions; reconciliation.json of `telecom rate`
 INVOICE = "1.0"  # each line of invoices.jsonl
 RECONCILIATION = "1.0"  # reconciliation.json of a period folder and of `telecom reconcile`
 MANIFEST = "1.0"  # manifest.json of a period folder

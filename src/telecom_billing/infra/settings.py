@@ -28,6 +28,8 @@ class Settings:
     topic_raw: str = "cdr.raw"
     topic_rated: str = "cdr.rated"
     topic_rejected: str = "cdr.rejected"
+    # The stream's own topic of partial records waiting for their session (RULES.md section 18).
+    topic_parts: str = "cdr.parts"
     partitions: int = 6
     # cdr.rated must outlive a billing period and its late corrections: 62 days.
     rated_retention_ms: int = 62 * 24 * 3600 * 1000
@@ -37,6 +39,8 @@ class Settings:
     checkpoint_dir: Path = PROJECT_ROOT / ".local" / "checkpoints"
     spark_master: str = "local[2]"
     trigger: str = "2 seconds"
+    # A partial record's session closes this long (event time) after its latest part (DESIGN.md 7c).
+    partial_timeout: str = "6 hours"
     shuffle_partitions: int = 4
     driver_memory: str = "4g"
     # The stream holds a micro-batch at a time, not a month: its driver needs less (BENCHMARKS.md, "Memory").
@@ -104,6 +108,18 @@ def _convert(name: str, raw: str, kind: Any) -> Any:
     return raw
 
 
+_UNITS_S = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def interval_us(text: str) -> int:
+    """Microseconds of an interval written like Spark's: "6 hours", "30 minutes", "1 day"."""
+    words = text.split()
+    unit = words[-1].rstrip("s") if len(words) == 2 else ""
+    if unit not in _UNITS_S or not words[0].isdigit():
+        raise UsageError(f"expected an interval like '6 hours' or '30 minutes', got {text!r}")
+    return int(words[0]) * _UNITS_S[unit] * 1_000_000
+
+
 def load_settings(
     overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -135,4 +151,4 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return load_settings({k: v for k, v in vars(args).items() if k in names})
 
 
-__all__ = ["PROJECT_ROOT", "Settings", "env_name", "load_settings", "settings_from_args"]
+__all__ = ["PROJECT_ROOT", "Settings", "env_name", "interval_us", "load_settings", "settings_from_args"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,7 +77,23 @@ def create_spark(settings: Settings, app_name: str = "telecom-billing", ui_port:
     builder = SparkSession.builder
     for key, value in spark_conf(settings, app_name, ui_port, cds_dump_to).items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    with _stdout_to(spark_log(settings, app_name)):
+        return builder.getOrCreate()
+
+
+@contextmanager
+def _stdout_to(path: Path) -> Iterator[None]:
+    """The JVM starts with its standard output appended to Spark's log (and what it starts: the
+    Python driver worker of `transformWithState` prints its progress there); ours is given back."""
+    sys.stdout.flush()
+    ours = os.dup(1)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+    try:
+        yield
+    finally:
+        os.dup2(ours, 1)
+        os.close(ours)
 
 
 def _python() -> str:

@@ -22,12 +22,14 @@ class TopicSpec:
 
 
 def pipeline_topics(settings: Settings) -> list[TopicSpec]:
-    """cdr.raw, cdr.rated (kept for a whole billing period and more), cdr.rejected."""
+    """cdr.raw, cdr.rated (kept for a whole billing period and more), cdr.rejected, and the stream's
+    own cdr.parts (partial records waiting for their session, RULES.md section 18)."""
     return [
         TopicSpec(settings.topic_raw, settings.partitions, {}),
         TopicSpec(settings.topic_rated, settings.partitions,
                   {"retention.ms": str(settings.rated_retention_ms)}),
         TopicSpec(settings.topic_rejected, settings.partitions, {}),
+        TopicSpec(settings.topic_parts, settings.partitions, {}),
     ]
 
 

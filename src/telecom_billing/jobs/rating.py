@@ -30,7 +30,8 @@ def run_stream(settings: Settings, options: StreamOptions, catalog: Path | None 
     listener = ProgressPrinter(say)
     spark.streams.addListener(listener)
     checkpoint = str(settings.rating_checkpoint)
-    say(f"rating {settings.topic_raw} -> {settings.topic_rated} / {settings.topic_rejected} "
+    say(f"rating {settings.topic_raw} -> {settings.topic_rated} / {settings.topic_rejected}, "
+        f"partial records through {settings.topic_parts} "
         f"(catalog {reference.version}, {len(base)} subscribers, trigger {options.trigger}, checkpoint {checkpoint})")
     try:
         # Real-time mode's batches run for minutes by design: it stops at once (at-least-once either way).
