@@ -476,32 +476,42 @@ def test_bill_from_the_rated_topic(spark: Any, inputs: dict[str, Path], kafka_bo
 # -- reconciliation of raw records ---------------------------------------------------------------------
 
 
-RAW_OUTCOMES = [  # what mediation says of six raw records: (partition, offset, outcome, reason, cdr_id, event_time)
-    (0, 0, "rated", None, "r1", "2026-10-02T10:00:00.000000Z"),
-    (0, 1, "rejected", "MISSING_FIELD", None, None),
-    (0, 2, "duplicate", None, "r1", "2026-10-02T10:00:00.000000Z"),
-    (1, 0, "rated", None, "r2", "2026-11-02T10:00:00.000000Z"),
-    (1, 1, "rated", None, "lost", "2026-10-03T10:00:00.000000Z"),
-    (1, 2, "rated", None, "r3", "2026-10-04T10:00:00.000000Z"),  # the stream found it in the future
+S1_TIME, S2_TIME = "2026-10-05T10:00:00.000000Z", "2026-10-06T10:00:00.000000Z"
+RAW_OUTCOMES = [  # what mediation says of ten raw records: (partition, offset, outcome, reason, cdr_id, event_time,
+    # session_id)
+    (0, 0, "rated", None, "r1", "2026-10-02T10:00:00.000000Z", None),
+    (0, 1, "rejected", "MISSING_FIELD", None, None, None),
+    (0, 2, "duplicate", None, "r1", "2026-10-02T10:00:00.000000Z", None),
+    (1, 0, "rated", None, "r2", "2026-11-02T10:00:00.000000Z", None),
+    (1, 1, "rated", None, "lost", "2026-10-03T10:00:00.000000Z", None),
+    (1, 2, "rated", None, "r3", "2026-10-04T10:00:00.000000Z", None),  # the stream found it in the future
+    # Partial records (DESIGN.md 7c): session S1 assembled from (2, 0) and (2, 1), (2, 3) a repeated part
+    # of it; (2, 2) the only part of S2 yet, which the stream holds.
+    (2, 0, "rated", None, "S1", S1_TIME, "S1"),
+    (2, 1, "merged", None, "p2", S1_TIME, "S1"),
+    (2, 2, "rated", None, "S2", S2_TIME, "S2"),
+    (2, 3, "duplicate", None, "p2-again", S1_TIME, "S1"),
 ]
 # The rated output (r1 written twice by the at-least-once sink, and a record of no raw record) with
-# the raw record each names in its `source` header.
-RATED_OUTPUT = [("r1", "2026-10-02T10:00:00.000000Z", "0:0"), ("r1", "2026-10-02T10:00:00.000000Z", "0:0"),
-                ("r2", "2026-11-02T10:00:00.000000Z", "1:0"), ("ghost", "2026-10-09T10:00:00.000000Z", "7:7")]
+# the raw record each names in its `source` header and, for S1, the part it merged (`merged`).
+RATED_OUTPUT = [("r1", "2026-10-02T10:00:00.000000Z", "0:0", None), ("r1", "2026-10-02T10:00:00.000000Z", "0:0", None),
+                ("r2", "2026-11-02T10:00:00.000000Z", "1:0", None), ("ghost", "2026-10-09T10:00:00.000000Z", "7:7", None),
+                ("S1", S1_TIME, "2:0", "2:1")]
 
 
 def _classified_and_orphans(spark: Any, by_offsets: bool) -> tuple[Any, Any]:
     """`RAW_OUTCOMES` against `RATED_OUTPUT` and three rejections, deep (mediation of every raw record)
     or by offsets (mediation of the records the rated output does not name only)."""
-    rated = spark.createDataFrame(RATED_OUTPUT, "cdr_id string, event_time string, source string")
-    rejected = spark.createDataFrame([(0, 1, "MISSING_FIELD"), (1, 2, "FUTURE_TIMESTAMP"), (5, 5, "MALFORMED_JSON")],
-                                     "partition int, offset bigint, reason string")
+    rated = spark.createDataFrame(RATED_OUTPUT, "cdr_id string, event_time string, source string, merged string")
+    rejected = spark.createDataFrame(
+        [(0, 1, "MISSING_FIELD", None), (1, 2, "FUTURE_TIMESTAMP", "r3"), (5, 5, "MALFORMED_JSON", None)],
+        "partition int, offset bigint, reason string, cdr_id string")
     ids = rated.select("cdr_id", "event_time")
     keys = spark.createDataFrame([r[:2] for r in RAW_OUTCOMES], "partition int, offset bigint")
     if not by_offsets:
         return reconcile.classify_with_orphans(spark.createDataFrame(RAW_OUTCOMES, reconcile.OUTCOME_COLUMNS), keys,
                                                ids, rejected)
-    named = {tuple(int(x) for x in r[2].split(":")) for r in RATED_OUTPUT}
+    named = {tuple(int(x) for x in position.split(":")) for r in RATED_OUTPUT for position in (r[2], r[3]) if position}
     unnamed = spark.createDataFrame([r for r in RAW_OUTCOMES if r[:2] not in named], reconcile.OUTCOME_COLUMNS)
     sources = reconcile.rated_sources(rated)
     return reconcile.classify_with_orphans(unnamed, keys, sources.select("cdr_id", "event_time"), rejected,
@@ -514,12 +524,14 @@ def test_classify_raw_records(spark: Any, by_offsets: bool) -> None:
     classified, lonely = _classified_and_orphans(spark, by_offsets)
     assert {(r["partition"], r["offset"]): (r["class"], r["reason"]) for r in classified.collect()} == {
         (0, 0): ("rated", None), (0, 1): ("rejected", "MISSING_FIELD"), (0, 2): ("duplicate", None),
-        (1, 0): ("rated", None), (1, 1): ("unexplained", None), (1, 2): ("rejected", "FUTURE_TIMESTAMP")}
+        (1, 0): ("rated", None), (1, 1): ("unexplained", None), (1, 2): ("rejected", "FUTURE_TIMESTAMP"),
+        (2, 0): ("rated", None), (2, 1): ("merged", None), (2, 2): ("held", None), (2, 3): ("duplicate", None)}
     section = reconcile.raw_section(classified, lonely, CATALOG, Period.parse("2026-10"))
-    assert section["run"] == {"records": 6, "rated": 2, "rejected": 2, "duplicate": 1, "in_flight": 0, "unexplained": 1,
+    assert section["run"] == {"records": 10, "rated": 3, "rejected": 2, "duplicate": 2, "merged": 1, "in_flight": 0,
+                              "held": 1, "unexplained": 1,
                               "rejected_by_reason": {"FUTURE_TIMESTAMP": 1, "MISSING_FIELD": 1}, "recycled": {},
                               "balanced": False}
-    assert (section["period"]["records"], section["period"]["rated"], section["period"]["duplicate"]) == (4, 1, 1)
+    assert (section["period"]["records"], section["period"]["rated"], section["period"]["duplicate"]) == (8, 2, 2)
     assert section["orphans"] == 2
     reasons = sorted(u["reason"] for u in section["unexplained_sample"])
     assert reasons == ["mediation says rated, but it is on neither output", "rated output without a raw record",
@@ -551,8 +563,8 @@ def test_reconcile_raw_records_from_files(spark: Any, inputs: dict[str, Path], t
     files = ["--raw", str(raw), "--rated", str(rated), "--rejected", str(rated)]
     assert cli.main(["reconcile", "--period", "2026-10", *files, *reference, "--out", str(tmp_path / "rec")]) == 0
     report = json.loads((tmp_path / "rec" / "reconciliation.json").read_text())
-    assert report["raw"]["run"] == {"records": 6, "rated": 3, "rejected": 2, "duplicate": 1, "in_flight": 0,
-                                    "unexplained": 0,
+    assert report["raw"]["run"] == {"records": 6, "rated": 3, "rejected": 2, "duplicate": 1, "merged": 0,
+                                    "in_flight": 0, "held": 0, "unexplained": 0,
                                     "rejected_by_reason": {"MALFORMED_JSON": 1, "UNKNOWN_SUBSCRIBER": 1},
                                     "recycled": {}, "balanced": True}
     assert report["raw"]["period"]["records"] == 5, "the malformed record has no event time, hence no period"

@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 from ..contracts import schemas
 from ..contracts.chains import first_id, latest_members, parse_position
 from ..contracts.limits import UNEXPLAINED_SAMPLE
-from ..contracts.records import RATED, REJECTED
+from ..contracts.records import HELD, MERGED, RATED, REJECTED
 from ..mediation.timestamps import local_time
 from ..refdata.catalog import Catalog
 from .charges import DUPLICATE, INVALID, NO_SUBSCRIBER, OK, UNREADABLE, typed_rated
@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 UNEXPLAINED = "unexplained"
 IN_FLIGHT = "in_flight"
 LATE = "late"
-OUTCOME_COLUMNS = "partition int, offset bigint, outcome string, reason string, cdr_id string, event_time string"
+OUTCOME_COLUMNS = ("partition int, offset bigint, outcome string, reason string, cdr_id string, event_time string, "
+                   "session_id string")
 
 
 def _places(value: Decimal | None, places: int) -> str:
@@ -157,9 +158,10 @@ def report_ok(report: dict[str, Any]) -> bool:
 
 
 def outcomes_from_rating(outcome: DataFrame) -> DataFrame:
-    """`pipeline.rate_batch(...)`'s frame as `OUTCOME_COLUMNS`: one row per raw record."""
+    """`pipeline.rate_batch(...)`'s frame as `OUTCOME_COLUMNS`: one row per raw record (`session_id`:
+    a part's that passed its own checks, else null)."""
     return outcome.select(F.col("partition").cast("int"), F.col("offset").cast("bigint"), "outcome", "reason",
-                          "cdr_id", "event_time")
+                          "cdr_id", "event_time", "session_id")
 
 
 def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame,
@@ -167,15 +169,21 @@ def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame,
     """One row per raw record with its `class` and, for rejections, the reason actually written.
 
     `outcomes`: `OUTCOME_COLUMNS` (mediation re-run on the raw records); `rated`: the rated output
-    (`cdr_id`, `event_time`); `rejected`: the rejected output (`partition`, `offset`, `reason`).
-    A raw record is rejected when its source is on the rejected output; else rated when its
+    (`cdr_id`, `event_time`); `rejected`: the rejected output (`partition`, `offset`, `reason`,
+    `cdr_id`). A raw record is rejected when its source is on the rejected output; else rated when its
     `cdr_id` is on the rated output and it is the first raw record with that id; a later one is a
-    duplicate; anything else is in flight when at or beyond `committed` (partition -> the stream's
-    next offset; None: files, nothing is in flight), else unexplained. `rated_elsewhere`: the
-    outcomes are the raw records the rated output does not name (`rated_by_source` has the others),
-    so one with a rated id is a copy.
+    duplicate. A part of a partial record (DESIGN.md 7c) that mediation merges is merged when its
+    session's assembled CDR (`cdr_id` = `session_id`) is on either output, a part mediation finds a
+    duplicate is one, and a part of a session on neither output is held (the stream waits for the
+    rest of it). Anything else is in flight when at or beyond `committed` (partition -> the
+    stream's next offset; None: files, nothing is in flight), else unexplained. `rated_elsewhere`:
+    the outcomes are the raw records the rated output does not name (`rated_by_source` has the
+    others), so one with a rated id is a copy.
     """
     ids = rated.groupBy("cdr_id").agg(F.min("event_time").alias("rated_event_time"))
+    on_output = ids.select("cdr_id").unionByName(rejected.where(F.col("cdr_id").isNotNull()).select("cdr_id"))
+    outcomes = outcomes.join(on_output.distinct().select(F.col("cdr_id").alias("session_id"),
+                                                         F.lit(True).alias("_closed")), "session_id", "left")
     sources = rejected.select(F.col("partition").alias("_p"), F.col("offset").alias("_o"),
                               F.col("reason").alias("written_reason")).dropDuplicates(["_p", "_o"])
     on_source = F.col("partition").eqNullSafe(F.col("_p")) & (F.col("offset") == F.col("_o"))
@@ -188,10 +196,14 @@ def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame,
                                                      F.col("partition").asc_nulls_first(), "offset")
         joined = joined.withColumn("_n", F.when(is_rated, F.row_number().over(first)))
         first_rated = is_rated & (F.col("_n") == 1)
+    part, closed = F.col("session_id").isNotNull(), F.col("_closed").isNotNull()
     klass = (F.when(F.col("written_reason").isNotNull(), F.lit(REJECTED))
              .when(first_rated, F.lit(RATED))
              .when(is_rated, F.lit(DUPLICATE))
+             .when(part & closed & (F.col("outcome") == MERGED), F.lit(MERGED))
+             .when(part & (F.col("outcome") == DUPLICATE), F.lit(DUPLICATE))
              .when(_beyond(committed), F.lit(IN_FLIGHT))
+             .when(part & ~closed, F.lit(HELD))
              .otherwise(F.lit(UNEXPLAINED)))
     return joined.select(
         "partition", "offset", "cdr_id", klass.alias("class"),
@@ -202,18 +214,23 @@ def classify_raw(outcomes: DataFrame, rated: DataFrame, rejected: DataFrame,
 
 
 def rated_sources(rated: DataFrame) -> DataFrame:
-    """The raw records the rated output names in its `source` header: `partition`, `offset`,
-    `cdr_id`, `event_time`, once each (a rated record the at-least-once sink wrote twice names the
-    same raw record). `rated`: the parsed rated records with their `source` header."""
-    return rated.where(F.col("source").isNotNull()).select(
-        *parse_position(F.col("source")), "cdr_id", "event_time").dropDuplicates(["partition", "offset"])
+    """The raw records the rated output names: in its `source` header (`class` rated) and, for an
+    assembled CDR, its `merged` header (`class` merged): `partition`, `offset`, `cdr_id`,
+    `event_time`, `class`, once each (a rated record the at-least-once sink wrote twice names the
+    same raw records). `rated`: the parsed rated records with their `source` and `merged` headers."""
+    named = rated.where(F.col("source").isNotNull())
+    first = named.select(*parse_position(F.col("source")), "cdr_id", "event_time", F.lit(RATED).alias("class"))
+    others = named.where(F.col("merged").isNotNull()).select(
+        F.explode(F.split("merged", ",")).alias("_position"), "cdr_id", "event_time").select(
+        *parse_position(F.col("_position")), "cdr_id", "event_time", F.lit(MERGED).alias("class"))
+    return first.unionByName(others).dropDuplicates(["partition", "offset"])
 
 
 def rated_by_source(raw: DataFrame, sources: DataFrame) -> DataFrame:
-    """`classify_raw`'s rows for the raw records the rated output names: rated, no mediation."""
+    """`classify_raw`'s rows for the raw records the rated output names: rated or merged, no mediation."""
     return raw.select("partition", "offset").join(sources, ["partition", "offset"]).select(
-        "partition", "offset", "cdr_id", F.lit(RATED).alias("class"), F.lit(None).cast("string").alias("reason"),
-        "event_time", F.lit(RATED).alias("mediation_outcome"))
+        "partition", "offset", "cdr_id", "class", F.lit(None).cast("string").alias("reason"),
+        "event_time", F.col("class").alias("mediation_outcome"))
 
 
 def classify_with_orphans(outcomes: DataFrame, keys: DataFrame, rated: DataFrame, rejected: DataFrame,
@@ -292,8 +309,8 @@ def raw_section(classified: DataFrame, lonely: DataFrame, catalog: Catalog, peri
             .groupBy("in_period", "class", "reason", "recycled_reason").agg(F.count(F.lit(1)).alias("n")).collect())
 
     def counts(selected: list[Any]) -> dict[str, Any]:
-        by_class = {k: sum(r["n"] for r in selected if r["class"] == k) for k in (RATED, REJECTED, DUPLICATE,
-                                                                                 IN_FLIGHT, UNEXPLAINED)}
+        by_class = {k: sum(r["n"] for r in selected if r["class"] == k)
+                    for k in (RATED, REJECTED, DUPLICATE, MERGED, IN_FLIGHT, HELD, UNEXPLAINED)}
         reasons: dict[str, int] = {}
         for r in selected:
             if r["class"] == REJECTED:
@@ -305,7 +322,7 @@ def raw_section(classified: DataFrame, lonely: DataFrame, catalog: Catalog, peri
         total = sum(r["n"] for r in selected)
         return {"records": total, **by_class, "rejected_by_reason": dict(sorted(reasons.items())),
                 "recycled": dict(sorted(recycled.items())),
-                "balanced": total == by_class[RATED] + by_class[REJECTED] + by_class[DUPLICATE] + by_class[IN_FLIGHT]}
+                "balanced": total == sum(by_class[k] for k in (RATED, REJECTED, DUPLICATE, MERGED, IN_FLIGHT, HELD))}
 
     sample = (classified.where(F.col("class") == UNEXPLAINED)
               .orderBy(F.col("partition").asc_nulls_first(), "offset").limit(UNEXPLAINED_SAMPLE).collect())

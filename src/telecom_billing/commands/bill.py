@@ -111,7 +111,8 @@ def print_summary(billed: Billed, report: dict[str, Any]) -> None:
     if report["raw"] is not None:
         run = report["raw"]["run"]
         print(f"raw records {run['records']:,}: rated {run['rated']:,}, rejected {run['rejected']:,}, "
-              f"duplicate {run['duplicate']:,}, in flight {run['in_flight']:,}, unexplained {run['unexplained']:,}")
+              f"duplicate {run['duplicate']:,}, merged {run['merged']:,}, in flight {run['in_flight']:,}, "
+              f"held {run['held']:,}, unexplained {run['unexplained']:,}")
 
 
 def _amounts(values: list[Decimal]) -> str:

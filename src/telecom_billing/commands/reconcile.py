@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         counts = raw[scope]
         reasons = ", ".join(f"{k} {v:,}" for k, v in counts["rejected_by_reason"].items()) or "none"
         print(f"{scope:>6}: raw {counts['records']:,} = rated {counts['rated']:,} + rejected {counts['rejected']:,} "
-              f"+ duplicate {counts['duplicate']:,} + in flight {counts['in_flight']:,} "
+              f"+ duplicate {counts['duplicate']:,} + merged {counts['merged']:,} + in flight {counts['in_flight']:,} "
+              f"+ held {counts['held']:,} "
               f"(+ unexplained {counts['unexplained']:,}); rejected: {reasons}")
     print(f"rated records of {period.label}: {rated['records']:,}, duplicates {rated['duplicates']:,}, "
           f"billed {rated['billed']:,}")

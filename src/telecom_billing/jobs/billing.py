@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from ..billing import charges, invoices, job, late, live, reconcile
 from ..billing.folder import period_dir, write_period
 from ..billing.period import Period
-from ..contracts.chains import SOURCE, first_id, header, with_chains
+from ..contracts.chains import MERGED, SOURCE, first_id, header, with_chains
 from ..errors import TelecomError, UsageError
 from ..infra.checkpoint import committed_offsets, records_behind
 from ..infra.kafka_batch import read_topic, topic_offsets
@@ -131,8 +131,10 @@ def topic_inputs(spark: SparkSession, settings: Settings, request: BillRequest,
                               "rated": {"topic": settings.topic_rated, "offsets": offsets_json(rated_offsets)}}
     rated = read_topic(spark, settings, settings.topic_rated, rated_offsets, headers=not request.deep)
     keep: tuple[str, ...] = ("partition", "offset")
-    if not request.deep:  # the raw record each names: the reconciliation's offsets (`reconcile.rated_sources`)
-        rated, keep = rated.withColumn("source", header(rated["headers"], SOURCE)), (*keep, "source")
+    if not request.deep:  # the raw records each names: the reconciliation's offsets (`reconcile.rated_sources`)
+        rated = rated.withColumns({"source": header(rated["headers"], SOURCE),
+                                   "merged": header(rated["headers"], MERGED)})
+        keep = (*keep, "source", "merged")
     inputs = Inputs(rated=charges.parse_rated(rated, keep=keep), source=source, committed=committed)
     if request.no_raw:
         return inputs
@@ -151,11 +153,11 @@ def offsets_json(offsets: dict[int, tuple[int, int]]) -> dict[str, list[int]]:
 
 
 def rejected_frame(lines: DataFrame) -> DataFrame:
-    """Rejected records (RULES.md section 16) -> `partition`, `offset`, `reason`."""
-    schema = "reason string, source struct<topic: string, partition: int, offset: bigint>"
+    """Rejected records (RULES.md section 16) -> `partition`, `offset`, `reason`, `cdr_id`."""
+    schema = "reason string, cdr_id string, source struct<topic: string, partition: int, offset: bigint>"
     parsed = lines.select(F.from_json(F.col("value").cast("string"), schema).alias("r"))
     return parsed.select(F.col("r.source.partition").alias("partition"), F.col("r.source.offset").alias("offset"),
-                         F.col("r.reason").alias("reason"))
+                         F.col("r.reason").alias("reason"), F.col("r.cdr_id").alias("cdr_id"))
 
 
 # -- waiting for the stream ------------------------------------------------------------------------------
@@ -210,7 +212,7 @@ def raw_side(spark: SparkSession, inputs: Inputs, reference: Reference, period: 
 
     try:
         rated = once(inputs.rated.where("cdr_id IS NOT NULL").select(
-            "cdr_id", "event_time", *[c for c in ("source",) if c in inputs.rated.columns]))
+            "cdr_id", "event_time", *[c for c in ("source", "merged") if c in inputs.rated.columns]))
         by_offsets = "source" in rated.columns and not rated.where("source IS NULL").limit(1).count()
         rejected, rated_ids = once(inputs.rejected), rated.select("cdr_id", "event_time")
         sources = once(reconcile.rated_sources(rated)) if by_offsets else None
