@@ -72,16 +72,16 @@ def kafka(home: Path, heap: str = "1g") -> Iterator[Kafka]:
 
 
 def fresh_settings(base: Settings, bootstrap: str, prefix: str, work: Path) -> Settings:
-    """`base` on `bootstrap` with topics `<prefix>.raw.<id>` (rated, rejected alike) no run has used."""
+    """`base` on `bootstrap` with topics `<prefix>.raw.<id>` (rated, rejected, parts alike) no run has used."""
     suffix = uuid.uuid4().hex[:6]
     return dataclasses.replace(base, bootstrap_servers=bootstrap, topic_raw=f"{prefix}.raw.{suffix}",
                                topic_rated=f"{prefix}.rated.{suffix}", topic_rejected=f"{prefix}.rejected.{suffix}",
-                               checkpoint_dir=work / "checkpoints", output_dir=work / "output")
+                               topic_parts=f"{prefix}.parts.{suffix}", checkpoint_dir=work / "checkpoints", output_dir=work / "output")
 
 
 def create_topics(settings: Settings, *extra: str) -> None:
-    """The pipeline's three topics plus `extra` ones, all with the project's partition count."""
-    names = (settings.topic_raw, settings.topic_rated, settings.topic_rejected, *extra)
+    """The pipeline's four topics plus `extra` ones, all with the project's partition count."""
+    names = (settings.topic_raw, settings.topic_rated, settings.topic_rejected, settings.topic_parts, *extra)
     ensure_topics(settings, [TopicSpec(name, settings.partitions, {}) for name in names])
 
 
@@ -157,5 +157,6 @@ def telecom_env(settings: Settings) -> dict[str, str]:
     """The environment that points a `telecom` subprocess at `settings`' broker, topics and folders."""
     return dict(os.environ, TELECOM_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
                 TELECOM_TOPIC_RAW=settings.topic_raw, TELECOM_TOPIC_RATED=settings.topic_rated,
-                TELECOM_TOPIC_REJECTED=settings.topic_rejected, TELECOM_CHECKPOINT_DIR=str(settings.checkpoint_dir),
+                TELECOM_TOPIC_REJECTED=settings.topic_rejected, TELECOM_TOPIC_PARTS=settings.topic_parts,
+                TELECOM_CHECKPOINT_DIR=str(settings.checkpoint_dir),
                 TELECOM_OUTPUT_DIR=str(settings.output_dir))

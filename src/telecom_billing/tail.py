@@ -23,6 +23,7 @@ from .infra.kafka_clients import python_client_kwargs
 from .infra.settings import Settings
 
 RAW_WIDTH = 100  # characters of a raw payload shown on a rejected or unreadable record
+MISSING_WIDTH = 40  # characters of the missing parts shown on an incomplete assembled CDR
 SUBSCRIBER_FIELDS = ("msisdn", "caller_id", "sender_id", "user_id")
 CONNECT_TIMEOUT_S = 15.0
 
@@ -83,10 +84,23 @@ def _field(record: dict[str, Any], name: str) -> str:
     return "-" if value is None else _one_line(str(value))
 
 
+def _parts(r: dict[str, Any]) -> str:
+    """` [3 parts]`, or ` [2 parts, incomplete: missing 2, last]`, on a rated CDR assembled from
+    partial records (DESIGN.md 7c); empty on a whole one (`partials` null)."""
+    if r.get("partials") is None:
+        return ""
+    parts = f"{_field(r, 'partials')} part{'' if r['partials'] == 1 else 's'}"
+    if not r.get("incomplete"):
+        return f" [{parts}]"
+    absent = [str(sequence) for sequence in r.get("missing") or []] + (["last"] if r.get("last_missing") else [])
+    gaps = f": missing {_one_line(', '.join(absent), MISSING_WIDTH)}" if absent else ""
+    return f" [{parts}, incomplete{gaps}]"
+
+
 def _rated_line(r: dict[str, Any]) -> str:
     roaming = f" roaming {_field(r, 'visited_country')}" if r.get("roaming") else ""
     return (f"{_field(r, 'event_time'):<27} {_field(r, 'msisdn'):<13} {_field(r, 'record_type'):<5} "
-            f"{_field(r, 'zone'):<15} {_field(r, 'band'):<8} {_quantity(r):>12} "
+            f"{_field(r, 'zone'):<15} {_field(r, 'band'):<8} {_quantity(r):>12}{_parts(r)} "
             f"{_field(r, 'charge'):>10} {_field(r, 'currency')}{roaming}")
 
 

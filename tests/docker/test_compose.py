@@ -249,7 +249,8 @@ def test_topics_are_those_of_telecom_topics_create(services: dict[str, dict[str,
                                                   image_of: dict[str, dict[str, Any]]) -> None:
     defaults = Settings()
     expected = pipeline_topics(defaults)
-    assert [t.name for t in expected] == [defaults.topic_raw, defaults.topic_rated, defaults.topic_rejected]
+    assert [t.name for t in expected] == [defaults.topic_raw, defaults.topic_rated, defaults.topic_rejected,
+                                          defaults.topic_parts]
     for name in PROJECT_CODE_SERVICES:
         settings = settings_of(services[name], image_of[name])
         assert pipeline_topics(settings) == expected, f"{name} sees other topics, partitions or retention"

@@ -117,7 +117,7 @@ def _pipeline(bootstrap: str, checkpoint: Path) -> Settings:
     """Settings for topics of this test only (created here), `PARTITIONS` partitions each."""
     suffix = uuid.uuid4().hex[:8]
     settings = dataclasses.replace(load_settings(), bootstrap_servers=bootstrap, topic_raw=f"chaos.raw.{suffix}",
-                                   topic_rated=f"chaos.rated.{suffix}", topic_rejected=f"chaos.rejected.{suffix}",
+                                   topic_rated=f"chaos.rated.{suffix}", topic_rejected=f"chaos.rejected.{suffix}", topic_parts=f"chaos.parts.{suffix}",
                                    partitions=PARTITIONS, checkpoint_dir=checkpoint, shuffle_partitions=2)
     ensure_topics(settings)
     return settings
@@ -127,7 +127,8 @@ def _environment(settings: Settings) -> dict[str, str]:
     """What a user exports to point the commands at `settings`."""
     return {**os.environ, "TELECOM_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
             "TELECOM_TOPIC_RAW": settings.topic_raw, "TELECOM_TOPIC_RATED": settings.topic_rated,
-            "TELECOM_TOPIC_REJECTED": settings.topic_rejected, "TELECOM_PARTITIONS": str(settings.partitions),
+            "TELECOM_TOPIC_REJECTED": settings.topic_rejected, "TELECOM_TOPIC_PARTS": settings.topic_parts,
+            "TELECOM_PARTITIONS": str(settings.partitions),
             "TELECOM_CHECKPOINT_DIR": str(settings.checkpoint_dir), "TELECOM_SPARK_MASTER": "local[2]",
             "TELECOM_DRIVER_MEMORY": "1g", "TELECOM_SHUFFLE_PARTITIONS": "2", "TELECOM_TRIGGER": "1 second",
             "PYSPARK_PYTHON": sys.executable, "PYTHONUNBUFFERED": "1"}

@@ -230,7 +230,7 @@ def stream_settings(base_settings: Any, tmp_path: Path) -> Any:
     "earlier" (deduplication) means the same thing for both drivers."""
     suffix = uuid.uuid4().hex[:8]
     settings = dataclasses.replace(base_settings, topic_raw=f"fuzz.raw.{suffix}", topic_rated=f"fuzz.rated.{suffix}",
-                                   topic_rejected=f"fuzz.rejected.{suffix}", partitions=1,
+                                   topic_rejected=f"fuzz.rejected.{suffix}", topic_parts=f"fuzz.parts.{suffix}", partitions=1,
                                    checkpoint_dir=tmp_path / "checkpoints")
     ensure_topics(settings, [TopicSpec(t, 1, {}) for t in
                              (settings.topic_raw, settings.topic_rated, settings.topic_rejected)])

@@ -52,7 +52,8 @@ def sms(cdr_id: str, msisdn: str, event_time: str) -> bytes:
 def live(base_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spark: Any) -> dict[str, Any]:
     suffix = uuid.uuid4().hex[:8]
     settings = dataclasses.replace(base_settings, topic_raw=f"raw.{suffix}", topic_rated=f"rated.{suffix}",
-                                   topic_rejected=f"rejected.{suffix}", checkpoint_dir=tmp_path / "checkpoints")
+                                   topic_rejected=f"rejected.{suffix}", topic_parts=f"parts.{suffix}",
+                                   checkpoint_dir=tmp_path / "checkpoints")
     ensure_topics(settings, [TopicSpec(t, 2, {}) for t in
                              (settings.topic_raw, settings.topic_rated, settings.topic_rejected)])
     for field in ("bootstrap_servers", "topic_raw", "topic_rated", "topic_rejected", "checkpoint_dir"):

@@ -47,7 +47,8 @@ KAFKA_SCHEMA = "value binary, topic string, partition int, offset bigint, timest
 
 @dataclass
 class Outcome:
-    """What happened to each record, by offset: ("rated", record) / ("rejected", record) / ("duplicate", None)."""
+    """What happened to each record, by offset: ("rated", record) / ("rejected", record) / ("duplicate", None)
+    / ("merged", None) (a part of a partial record beyond the first of its assembled CDR)."""
 
     by_offset: dict[int, tuple[str, dict[str, Any] | None]] = field(default_factory=dict)
 
@@ -68,6 +69,8 @@ def reference_outcome(payloads: Sequence[bytes], catalog: Catalog, subscribers: 
         out.by_offset[record["source"]["offset"]] = ("rejected", record)
     for offset in result.duplicate_offsets:
         out.by_offset[offset] = ("duplicate", None)
+    for offset in result.merged_offsets:
+        out.by_offset[offset] = ("merged", None)
     assert len(out.by_offset) == len(payloads), "the reference must account for every record once"
     return out
 

@@ -43,7 +43,7 @@ def reference_data():
 def stream_settings(base_settings, tmp_path):
     suffix = uuid.uuid4().hex[:8]
     settings = dataclasses.replace(base_settings, topic_raw=f"raw.{suffix}", topic_rated=f"rated.{suffix}",
-                                   topic_rejected=f"rejected.{suffix}", partitions=3,
+                                   topic_rejected=f"rejected.{suffix}", topic_parts=f"parts.{suffix}", partitions=3,
                                    checkpoint_dir=tmp_path / "checkpoints")
     ensure_topics(settings, [TopicSpec(t, 3, {}) for t in
                              (settings.topic_raw, settings.topic_rated, settings.topic_rejected)])
@@ -199,7 +199,7 @@ def test_real_time_mode_rates_everything_and_leaves_copies_to_billing(spark, bas
     # Real-time mode runs one long-lived task per partition: two partitions fill the session's two slots.
     suffix = uuid.uuid4().hex[:8]
     settings = dataclasses.replace(base_settings, topic_raw=f"raw.{suffix}", topic_rated=f"rated.{suffix}",
-                                   topic_rejected=f"rejected.{suffix}", partitions=2)
+                                   topic_rejected=f"rejected.{suffix}", topic_parts=f"parts.{suffix}", partitions=2)
     ensure_topics(settings, [TopicSpec(t, 2, {}) for t in (settings.topic_raw, settings.topic_rated,
                                                              settings.topic_rejected)])
     lines = SAMPLE.read_bytes().split(b"\n")[:-1][:1500]

@@ -89,6 +89,21 @@ def _owner(people: Sequence[Subscriber], msisdn: str, local_day: date) -> int | 
     return next((i for i, s in enumerate(people) if s.msisdn == msisdn and active_on(s, local_day)), None)
 
 
+def _no_parts() -> dict[str, int]:
+    """An invoice line's counts of assembled CDRs (DESIGN.md 7c), none yet."""
+    return {"assembled_cdrs": 0, "incomplete_cdrs": 0}
+
+
+def _count_parts(line: dict[str, Any], cdr: Mapping[str, Any]) -> None:
+    if cdr.get("partials") is not None:
+        line["assembled_cdrs"] += 1
+        line["incomplete_cdrs"] += cdr.get("incomplete") is True
+
+
+def _parts_of(line: Mapping[str, Any]) -> dict[str, int]:
+    return {"assembled_cdrs": line["assembled_cdrs"], "incomplete_cdrs": line["incomplete_cdrs"]}
+
+
 def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscribers: Iterable[Subscriber],
                 period: str, late: Late | None = None, status: str = "final") -> Billing:
     """Bill one calendar month (`YYYY-MM`, local to the catalog's time zone); every invoice carries
@@ -160,10 +175,11 @@ def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscriber
             result.late_amounts += charge
             key = (local_day.strftime("%Y-%m"), cdr["record_type"], cdr["zone"])
             line = late_lines.setdefault(owner, {}).setdefault(key, {
-                "quantity": 0, "billable_units": 0, "cdr_count": 0, "sum": Fraction(0)})
+                "quantity": 0, "billable_units": 0, "cdr_count": 0, "sum": Fraction(0), **_no_parts()})
             line["quantity"] += int(cdr["quantity"])
             line["billable_units"] += int(cdr["billable_units"])
             line["cdr_count"] += 1
+            _count_parts(line, cdr)
             line["sum"] += charge
 
     for index, subscriber in sorted(enumerate(people), key=lambda p: (p[1].msisdn, p[1].activation_date)):
@@ -197,17 +213,19 @@ def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscriber
             result.rated_charges += charge
             result.billed_amounts += billed
             line = lines.setdefault((cdr["record_type"], cdr["zone"]), {
-                "quantity": 0, "billable_units": 0, "included_units": 0, "cdr_count": 0, "sum": Fraction(0)})
+                "quantity": 0, "billable_units": 0, "included_units": 0, "cdr_count": 0, "sum": Fraction(0),
+                **_no_parts()})
             line["quantity"] += int(cdr["quantity"])
             line["billable_units"] += billable
             line["included_units"] += included
             line["cdr_count"] += 1
+            _count_parts(line, cdr)
             line["sum"] += billed
 
         recurring = half_up(Fraction(fee) * active_days / days_in_period, 2)
         invoice_lines = [{"type": "recurring", "service": None, "zone": None, "quantity": active_days,
                           "billable_units": active_days, "included_units": 0, "amount": money(recurring),
-                          "cdr_count": 0}]
+                          "cdr_count": 0, **_no_parts()}]
         usage_total = Decimal(0)
         for (service, zone_name), line in sorted(lines.items()):
             rounded = half_up(line["sum"], 2)
@@ -215,7 +233,7 @@ def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscriber
             invoice_lines.append({"type": "usage", "service": service, "zone": zone_name,
                                   "quantity": line["quantity"], "billable_units": line["billable_units"],
                                   "included_units": line["included_units"], "amount": money(rounded),
-                                  "cdr_count": line["cdr_count"]})
+                                  "cdr_count": line["cdr_count"], **_parts_of(line)})
         late_total = Decimal(0)
         for (origin, service, zone_name), line in sorted(late_lines.get(index, {}).items()):
             rounded = half_up(line["sum"], 2)
@@ -223,7 +241,7 @@ def bill_period(rated: Iterable[Mapping[str, Any]], catalog: Catalog, subscriber
             invoice_lines.append({"type": "late_usage", "origin_period": origin, "service": service,
                                   "zone": zone_name, "quantity": line["quantity"],
                                   "billable_units": line["billable_units"], "included_units": 0,
-                                  "amount": money(rounded), "cdr_count": line["cdr_count"]})
+                                  "amount": money(rounded), "cdr_count": line["cdr_count"], **_parts_of(line)})
         subtotal = recurring + usage_total + late_total
         tax = half_up(Fraction(subtotal) * Fraction(catalog.tax_rate), 2)
         result.invoices.append({
@@ -394,7 +412,8 @@ def _check_inside_month(b: Billing) -> None:
     invoice = _invoice(b)
     assert invoice["active_days"] == 10 and invoice["days_in_period"] == 31
     assert invoice["lines"][0] == {"type": "recurring", "service": None, "zone": None, "quantity": 10,
-                                   "billable_units": 10, "included_units": 0, "amount": "31.94", "cdr_count": 0}
+                                   "billable_units": 10, "included_units": 0, "amount": "31.94", "cdr_count": 0,
+                                   "assembled_cdrs": 0, "incomplete_cdrs": 0}
     assert _usage(invoice, "voice", "national_mobile")["cdr_count"] == 1
     assert sorted(cdr_id for cdr_id, _ in b.unbilled) == ["before-activation", "on-termination-day"]
 

@@ -4,7 +4,9 @@ Covered: allowance consumption in `(event_time, cdr_id)` order (included units, 
 CDR's billable rest, then fall-through to a later allowance), the billed amount rounded half-up per
 CDR and each usage line rounded once, the recurring fee (prorated by active days, allowances not),
 tax and totals, a duplicate `cdr_id` billed once, CDRs without a subscriber counted and not billed,
-the reconciliation's counts and money trail, and `invoices`' pure helpers. Every expected value is
+CDRs assembled from partial records billed like any other and counted on their line (in the
+invoice, its HTML and the period report), the reconciliation's counts and money trail, and
+`invoices`' pure helpers. Every expected value is
 worked out by hand from docs/BILLING.md and written as a literal.
 
 The catalog: November 2026 (30 days) in Casablanca (UTC+1), 4 rounding places, tax 0.20.
@@ -20,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from telecom_billing.billing import charges, invoices, job, reconcile
+from telecom_billing.billing import charges, invoices, job, reconcile, report
 from telecom_billing.billing.charges import DUPLICATE, INVALID, NO_SUBSCRIBER, OK, UNREADABLE
 from telecom_billing.billing.period import Period
 from telecom_billing.refdata.catalog import Catalog, load_catalog
@@ -78,11 +80,16 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 
 def rated(cdr_id: str, event_time: str, charge: str, *, msisdn: str = BUNDLE_SUB.msisdn, service: str = "voice",
           zone: str = "national_mobile", units: int = 60, price: str = "0.60", per: int = 60,
-          connect_fee: str = "0.00", rated_at: str = "2026-12-01T00:00:00.000000Z") -> dict[str, Any]:
-    """A rated CDR (RULES.md 16) with the fields billing reads; `charge` is given by hand, never computed."""
+          connect_fee: str = "0.00", rated_at: str = "2026-12-01T00:00:00.000000Z", partials: int | None = None,
+          missing: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """A rated CDR (RULES.md 16) with the fields billing reads; `charge` is given by hand, never computed.
+    With `partials`, a CDR assembled from that many parts (RULES.md 18), incomplete when `missing` has any."""
+    assembly = {"partials": partials, "incomplete": None, "missing": None, "last_missing": None}  # whole
+    if partials is not None:
+        assembly.update(incomplete=bool(missing), missing=list(missing or ()), last_missing=False)
     return {"cdr_id": cdr_id, "record_type": service, "event_time": event_time, "msisdn": msisdn, "zone": zone,
             "quantity": units, "billable_units": units, "price": price, "per": per, "connect_fee": connect_fee,
-            "charge": charge, "rated_at": rated_at}
+            "charge": charge, "rated_at": rated_at, **assembly}
 
 
 def lines_of(spark: Any, cdrs: list[Any]) -> Any:
@@ -155,9 +162,12 @@ def test_duplicate_cdr_id_billed_once_and_draws_once(per_cdr: list[tuple[Any, ..
 # -- invoices: one Spark run, one subscriber per scenario ---------------------------------------------------
 
 # OVERLAP_SUB, active Nov 23..30 = 8 days: allowances `first` (60 s mobile) then `wide` (120 s mobile + fixed).
+# o1 and o2 were assembled from partial records (o2 closed incomplete, its part 2 missing): billed
+# exactly like whole CDRs, only counted apart on their line.
 FALL_THROUGH_CDRS = [
-    rated("o1", "2026-11-24T10:00:00.000000Z", "1.0000", msisdn=OVERLAP_SUB.msisdn, units=100),
-    rated("o2", "2026-11-25T10:00:00.000000Z", "0.9000", msisdn=OVERLAP_SUB.msisdn, units=90),
+    rated("o1", "2026-11-24T10:00:00.000000Z", "1.0000", msisdn=OVERLAP_SUB.msisdn, units=100, partials=3),
+    rated("o2", "2026-11-25T10:00:00.000000Z", "0.9000", msisdn=OVERLAP_SUB.msisdn, units=90, partials=2,
+          missing=(2,)),
     rated("o3", "2026-11-26T10:00:00.000000Z", "1.4000", msisdn=OVERLAP_SUB.msisdn, zone="national_fixed", units=45,
           price="1.20", connect_fee="0.50")]
 # BUNDLE_SUB: `texts` = 1 sms, `minutes` = 600 s.
@@ -218,7 +228,8 @@ def test_recurring_fee_prorated_by_active_days(november: invoices.Billed) -> Non
     idle, mini = invoice_of(november, IDLE_SUB), invoice_of(november, MINI_SUB)
     assert idle["invoice_number"] == "INV-202611-36F4FA4957"  # sha256("212600000006|2020-01-01")[:10]
     assert idle["lines"] == [{"type": "recurring", "service": None, "zone": None, "quantity": 30,
-                              "billable_units": 30, "included_units": 0, "amount": "99.00", "cdr_count": 0}]
+                              "billable_units": 30, "included_units": 0, "amount": "99.00", "cdr_count": 0,
+                              "assembled_cdrs": 0, "incomplete_cdrs": 0}]
     assert totals(idle) == ("99.00", "0.00", "99.00", "19.80", "118.80")  # tax 99.00 * 0.20
     # MINI active Nov 1 only (terminated Nov 2): 0.75 * 1 / 30 = 0.025 -> 0.03 (half-up);
     # tax 0.03 * 0.20 = 0.006 -> 0.01; total 0.04
@@ -232,6 +243,33 @@ def test_cdr_without_subscriber_is_counted_not_billed(november: invoices.Billed)
     assert [(u["cdr_id"], u["status"]) for u in november.unexplained] == [("n1", NO_SUBSCRIBER), ("n2", NO_SUBSCRIBER)]
     invoice = invoice_of(november, LATE_JOINER)  # PAYG, active Nov 20..30 = 11 days, fee 0.00
     assert (invoice["active_days"], usage(invoice)) == (11, [("voice", "national_mobile", 60, 0, "0.60", 1)])
+
+
+def partial_counts(invoice: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [(x["type"], x["zone"], x["cdr_count"], x["assembled_cdrs"], x["incomplete_cdrs"]) for x in invoice["lines"]]
+
+
+def test_assembled_cdrs_counted_on_their_line_and_billed_as_any(november: invoices.Billed) -> None:
+    invoice = invoice_of(november, OVERLAP_SUB)
+    # The amounts are test_crossing_cdr_pays_its_rest_and_the_next_falls_through's, worked out for whole CDRs.
+    assert partial_counts(invoice) == [("recurring", None, 0, 0, 0), ("usage", "national_fixed", 1, 0, 0),
+                                       ("usage", "national_mobile", 2, 2, 1)]
+    assert totals(invoice) == ("2.67", "1.20", "3.87", "0.77", "4.64")
+    assert all(x["assembled_cdrs"] == x["incomplete_cdrs"] == 0 for x in invoice_of(november, BUNDLE_SUB)["lines"])
+
+
+def test_invoice_html_and_report_show_the_assembled_cdrs(november: invoices.Billed, tmp_path: Path) -> None:
+    report.render_invoices(november.invoices, tmp_path / "html")
+    html = (tmp_path / "html" / report.invoice_file(invoice_of(november, OVERLAP_SUB))).read_text(encoding="utf-8")
+    assert "Voice, national mobile (2 records; 2 calls assembled from parts, 1 incomplete)" in html
+    assert "Voice, national fixed (1 record)<" in html
+    assert report.partial_records(november.invoices) == [
+        {"service": "sms", "cdr_count": 3, "assembled_cdrs": 0, "incomplete_cdrs": 0},
+        {"service": "voice", "cdr_count": 5, "assembled_cdrs": 2, "incomplete_cdrs": 1}]
+    report.render_report(november.invoices, november.hourly, reconcile.build_report(november, None), tmp_path, "html")
+    page = (tmp_path / report.REPORT_FILE).read_text(encoding="utf-8")
+    assert ('<tr><td>Voice</td><td class="num">5</td><td class="num">2</td><td class="num">1</td></tr>'
+            in page.split("<h2>Partial records</h2>")[1])
 
 
 # -- reconciliation: a Spark run of its own (its counts are the whole run's) ----------------------------------
@@ -265,12 +303,24 @@ def test_reconciliation_counts_and_money_trail(spark: Any, catalog: Catalog) -> 
 # -- invoices' pure helpers: no Spark ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("service", "assembled", "incomplete", "note"), [
+    ("voice", 0, 0, ""),
+    ("voice", 1, 0, "1 call assembled from parts"),
+    ("data", 3, 1, "3 sessions assembled from parts, 1 incomplete"),
+    ("voice", 12345, 2, "12 345 calls assembled from parts, 2 incomplete"),
+])
+def test_partial_note_says_what_was_assembled(service: str, assembled: int, incomplete: int, note: str) -> None:
+    line = {"service": service, "assembled_cdrs": assembled, "incomplete_cdrs": incomplete}
+    assert report.partial_note(line) == note
+
+
 def collected_row() -> dict[str, Any]:
     """A row as `invoices.collect` reads it back from Spark's JSON (amounts as Decimal)."""
     line = {"service": "voice", "zone": "national_mobile", "quantity": 190, "billable_units": 190,
-            "included_units": 150, "amount": Decimal("0.4"), "cdr_count": 2}
+            "included_units": 150, "amount": Decimal("0.4"), "cdr_count": 2, "assembled_cdrs": 1,
+            "incomplete_cdrs": 1}
     late = {"origin_period": "2026-10", "service": "sms", "zone": "national_mobile", "quantity": 1,
-            "billable_units": 1, "amount": Decimal("0.01"), "cdr_count": 1}
+            "billable_units": 1, "amount": Decimal("0.01"), "cdr_count": 1, "assembled_cdrs": 0, "incomplete_cdrs": 0}
     return {"sub_id": 0, "invoice_number": "INV-202611-0123456789", "active_days": 8, "recurring": Decimal("2.67"),
             "lines": [line], "late_lines": [late], "allowance_used": {"wide": 120}, "usage": Decimal("0.4"),
             "late_usage": Decimal("0.01"), "subtotal": Decimal("3.08"), "tax": Decimal("0.62"),
@@ -282,6 +332,8 @@ def test_invoice_dict_from_a_collected_row(catalog: Catalog) -> None:
     assert [(x["type"], x["amount"], x.get("origin_period")) for x in invoice["lines"]] == [
         ("recurring", "2.67", None), ("usage", "0.40", None), ("late_usage", "0.01", "2026-10")]
     assert invoice["lines"][2]["included_units"] == 0  # late usage never draws from an allowance
+    assert [list(x)[-3:] for x in invoice["lines"]] == [["cdr_count", "assembled_cdrs", "incomplete_cdrs"]] * 3
+    assert [(x["assembled_cdrs"], x["incomplete_cdrs"]) for x in invoice["lines"]] == [(0, 0), (1, 1), (0, 0)]
     assert [(a["name"], a["used"]) for a in invoice["allowances"]] == [("first", 0), ("wide", 120)]
     assert (invoice["period_start"], invoice["period_end"], invoice["days_in_period"]) == ("2026-11-01", "2026-11-30", 30)
     assert (invoice["total"], invoice["tax_rate"], invoice["status"]) == ("3.70", "0.20", "draft")

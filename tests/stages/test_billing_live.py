@@ -1,7 +1,8 @@
 """Live billing rules (docs/BILLING.md section 9) on a few rows, local Spark only: the cut-off and
 draft/final status (`live`), which rated CDRs are late for a final run (`late.is_late`,
 `live.taken_in`), how late CDRs are deduplicated, attached and charged (`late.late_cdrs`), their
-`late_usage` lines (`late.late_lines`), and the invoice of a subscriber with no active day but late usage.
+`late_usage` lines (`late.late_lines`, counting CDRs assembled from partial records), the invoice of a
+subscriber with no active day but late usage, and the CDRs the run bills (`billed_cdrs`).
 
 The catalog: Casablanca (UTC+1 all year in 2026), PAYG only (fee 0.00), 4 rounding places, 3 grace days.
 Every expected value is worked out by hand and written as a literal.
@@ -95,24 +96,29 @@ def test_late_only_for_earlier_final_periods_beyond_every_final_offset(frame: An
 
 
 def rated(cdr_id: str, event_time: str, charge: str, msisdn: str = STAYING.msisdn,
-          rated_at: str = "2026-11-05T00:00:00.000000Z") -> str:
-    """A rated CDR's JSON (60 s national voice at 0.60 per 60 s unless the charge says otherwise)."""
+          rated_at: str = "2026-11-05T00:00:00.000000Z", partials: int | None = None, incomplete: bool | None = None
+          ) -> str:
+    """A rated CDR's JSON (60 s national voice at 0.60 per 60 s unless the charge says otherwise); with
+    `partials`, assembled from that many parts (RULES.md 18)."""
     return json.dumps({"cdr_id": cdr_id, "record_type": "voice", "event_time": event_time, "msisdn": msisdn,
                        "zone": "national_mobile", "quantity": 60, "billable_units": 60, "price": "0.60", "per": 60,
-                       "connect_fee": "0.00", "charge": charge, "rated_at": rated_at})
+                       "connect_fee": "0.00", "charge": charge, "rated_at": rated_at, "partials": partials,
+                       "incomplete": incomplete})
 
 
 # November's final run, after October's, which took in partition 0 below offset 2 and nothing of partition 1.
 TOPIC = [  # (value, partition, offset)
     (rated("early", "2026-10-10T10:00:00.000000Z", "0.6000"), 0, 1),  # below the bound: not late
     (rated("late-1", "2026-10-20T10:00:00.000000Z", "1.2000", rated_at="2026-11-05T00:00:05.000000Z"), 0, 3),
-    (rated("late-2", "2026-10-21T10:00:00.000000Z", "0.0050"), 0, 4),
+    (rated("late-2", "2026-10-21T10:00:00.000000Z", "0.0050", partials=2, incomplete=True), 0, 4),
     (rated("was-billed", "2026-10-22T10:00:00.000000Z", "0.6000"), 0, 5),  # in October's billed_cdrs
     (rated("leaving", "2026-10-30T10:00:00.000000Z", "0.3333", msisdn=LEAVING.msisdn), 0, 6),
     (rated("nobody", "2026-10-23T10:00:00.000000Z", "0.6000", msisdn=NOBODY), 0, 7),
-    (rated("nov-usage", "2026-11-05T10:00:00.000000Z", "0.6000"), 0, 8),  # November's own usage
+    # November's own usage
+    (rated("nov-usage", "2026-11-05T10:00:00.000000Z", "0.6000", partials=3, incomplete=False), 0, 8),
     (rated("sep", "2026-09-15T10:00:00.000000Z", "0.6000"), 0, 9),  # September is not a final period
-    (rated("edge-oct", "2026-09-30T23:30:00.000000Z", "0.6000"), 0, 10),  # local Oct 1 00:30: October
+    # local Oct 1 00:30: October
+    (rated("edge-oct", "2026-09-30T23:30:00.000000Z", "0.6000", partials=4, incomplete=False), 0, 10),
     (rated("late-1", "2026-10-20T10:00:00.000000Z", "1.2000", rated_at="2026-11-05T00:00:01.000000Z"), 1, 0),
 ]
 
@@ -151,10 +157,12 @@ def test_late_cdrs_deduplicated_attached_and_at_their_rated_charge(late_rows: An
 
 def test_late_lines_sum_the_charges_rounded_half_up_once(late_rows: Any) -> None:
     lines = late.late_lines(late.late_status(late_rows)).select(
-        "sub_id", "origin_period", "service", "zone", "cdr_count", "amount").orderBy("sub_id").collect()
+        "sub_id", "origin_period", "service", "zone", "cdr_count", "assembled_cdrs", "incomplete_cdrs", "amount"
+    ).orderBy("sub_id").collect()
     assert [tuple(r) for r in lines] == [
-        (0, "2026-10", "voice", "national_mobile", 3, Decimal("1.81")),  # 0.6000 + 1.2000 + 0.0050 = 1.8050 -> 1.81
-        (1, "2026-10", "voice", "national_mobile", 1, Decimal("0.33")),  # 0.3333 -> 0.33
+        # 0.6000 + 1.2000 + 0.0050 = 1.8050 -> 1.81; edge-oct assembled, late-2 assembled and incomplete
+        (0, "2026-10", "voice", "national_mobile", 3, 2, 1, Decimal("1.81")),
+        (1, "2026-10", "voice", "national_mobile", 1, 0, 0, Decimal("0.33")),  # 0.3333 -> 0.33
     ]
 
 
@@ -163,11 +171,17 @@ def test_subscriber_gone_before_the_period_gets_an_invoice_for_late_usage(
     frames = job.bill(topic, catalog, [STAYING, LEAVING], NOV, late_rule)
     try:
         billed = invoices.collect(frames, catalog, [STAYING, LEAVING], NOV, live.FINAL)
+        ledger = sorted(tuple(r) for r in frames.billed_cdrs.select(*invoices.BILLED_CDRS_COLUMNS).collect())
     finally:
         frames.close()
     staying, leaving = billed.invoices
-    assert [(x["type"], x.get("origin_period"), x["cdr_count"], x["amount"]) for x in staying["lines"]] == [
-        ("recurring", None, 0, "0.00"), ("usage", None, 1, "0.60"), ("late_usage", "2026-10", 3, "1.81")]
+    assert [(x["type"], x.get("origin_period"), x["cdr_count"], x["assembled_cdrs"], x["incomplete_cdrs"],
+             x["amount"]) for x in staying["lines"]] == [
+        ("recurring", None, 0, 0, 0, "0.00"), ("usage", None, 1, 1, 0, "0.60"),
+        ("late_usage", "2026-10", 3, 2, 1, "1.81")]
+    assert ledger == [("edge-oct", "2026-10", "late_usage", 4, False), ("late-1", "2026-10", "late_usage", None, None),
+                      ("late-2", "2026-10", "late_usage", 2, True), ("leaving", "2026-10", "late_usage", None, None),
+                      ("nov-usage", "2026-11", "usage", 3, False)]
     # LEAVING: no active day in November, a 0.00 recurring line and its late line; tax 0.33 * 0.20 = 0.066 -> 0.07
     assert (leaving["active_days"], [x["type"] for x in leaving["lines"]]) == (0, ["recurring", "late_usage"])
     assert tuple(leaving[k] for k in ("recurring", "usage", "late_usage", "subtotal", "tax", "total")) == (

@@ -108,7 +108,8 @@ def test_a_late_cdr_beyond_the_snapshot_is_billed_at_its_rated_charge() -> None:
         ("recurring", "99.00"), ("usage", "0.00"), ("late_usage", "0.90")]
     assert invoice["lines"][-1] == {"type": "late_usage", "origin_period": "2026-10", "service": "voice",
                                     "zone": "national_mobile", "quantity": 90, "billable_units": 90,
-                                    "included_units": 0, "amount": "0.90", "cdr_count": 1}
+                                    "included_units": 0, "amount": "0.90", "cdr_count": 1, "assembled_cdrs": 0,
+                                    "incomplete_cdrs": 0}
     assert (invoice["usage"], invoice["late_usage"], invoice["subtotal"], invoice["tax"], invoice["total"]) == (
         "0.00", "0.90", "99.90", "19.98", "119.88")
     assert invoice["allowances"][0]["used"] == 120, "a late CDR draws on no allowance"

@@ -55,9 +55,14 @@ NO_SUBSCRIBER = "no_subscriber"  # no subscriber with that msisdn is active on t
 
 # The rated CDR fields billing reads (RULES.md section 16, `contracts.records`); money stays a string until cast.
 BILLED_NAMES = ("cdr_id", "record_type", "event_time", "msisdn", "zone", "quantity", "billable_units", "price", "per",
-                "connect_fee", "charge", "rated_at")
+                "connect_fee", "charge", "rated_at", "partials", "incomplete")
 RATED_FIELDS: tuple[tuple[str, str], ...] = tuple((n, kind) for n, kind in CONTRACT_FIELDS if n in BILLED_NAMES)
 RATED_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in RATED_FIELDS)
+# Per line, of its CDRs: how many were assembled from partial records, and how many of those were
+# closed incomplete by the timeout (DESIGN.md 7c).
+PARTIAL_COUNTS = ("assembled_cdrs", "incomplete_cdrs")
+# The counts of an invoice line, in this order: its CDRs, then the `PARTIAL_COUNTS` of them.
+LINE_COUNTS = ("cdr_count", *PARTIAL_COUNTS)
 
 
 # -- rated input -------------------------------------------------------------------------------------
@@ -103,6 +108,8 @@ def type_rated(rated: DataFrame, catalog: Catalog) -> DataFrame:
         F.col("charge").cast(amount_type(catalog.rounding_decimals)).alias("charge"),
         F.col("charge").isNotNull().alias("_has_charge"),
         F.col("rated_at"),
+        F.col("partials"),
+        F.col("incomplete"),
         F.to_date(local).alias("local_date"),
         F.hour(local).alias("local_hour"),
         *[c for c in ("partition", "offset") if c in rated.columns],
@@ -367,9 +374,23 @@ def money_type() -> str:
 # -- aggregates ----------------------------------------------------------------------------------------
 
 
+def count_partials() -> list[Column]:
+    """The `PARTIAL_COUNTS` of a group of CDRs: an assembled CDR has `partials` (null on a whole
+    one), and `incomplete` true when its session was closed by the timeout."""
+    assembled = F.col("partials").isNotNull()
+    return [F.count(F.when(assembled, F.lit(1))).alias("assembled_cdrs"),
+            F.count(F.when(assembled & F.col("incomplete"), F.lit(1))).alias("incomplete_cdrs")]
+
+
+def sum_partials() -> list[Column]:
+    """The `PARTIAL_COUNTS` of groups summed."""
+    return [F.sum(name).alias(name) for name in PARTIAL_COUNTS]
+
+
 def summarize(billed: DataFrame) -> DataFrame:
     """The one aggregate over CDRs everything else is derived from (small enough to cache): per
-    status, subscriber, service, zone and allowance, with CDR counts per local hour `h00`..`h23`."""
+    status, subscriber, service, zone and allowance, with CDR counts per local hour `h00`..`h23` and
+    the `PARTIAL_COUNTS`."""
     hours = [F.count(F.when(F.col("local_hour") == h, F.lit(1))).alias(f"h{h:02d}") for h in range(24)]
     return billed.groupBy("status", "sub_id", "service", "zone", "allowance").agg(
         F.count(F.lit(1)).alias("cdrs"),
@@ -378,6 +399,7 @@ def summarize(billed: DataFrame) -> DataFrame:
         F.sum("included_units").alias("included_units"),
         F.sum("billed_amount").alias("billed_amount"),
         F.sum("charge").alias("charge"),
+        *count_partials(),
         *hours,
     )
 
@@ -390,7 +412,7 @@ def usage_lines(summary: DataFrame) -> DataFrame:
         .groupBy("sub_id", "service", "zone")
         .agg(F.sum("quantity").alias("quantity"), F.sum("billable_units").alias("billable_units"),
              F.sum("included_units").alias("included_units"), F.sum("cdrs").alias("cdr_count"),
-             F.sum("billed_amount").alias("billed_amount"))
+             F.sum("billed_amount").alias("billed_amount"), *sum_partials())
         .withColumn("amount", money.round_half_up(F.col("billed_amount"), 2).cast(money_type()))
     )
 
@@ -417,7 +439,8 @@ def build_invoices(subscribers: DataFrame, lines: DataFrame, allowances: DataFra
     """One row per invoice: subscriber fields, the recurring fee, usage lines sorted by (service, zone),
     late usage lines (DESIGN.md 7a) sorted by (origin period, service, zone), allowance use by name,
     subtotal, tax and total. A subscriber with no active day gets an invoice only for late usage."""
-    line = F.struct("service", "zone", "quantity", "billable_units", "included_units", "amount", "cdr_count")
+    line = F.struct("service", "zone", "quantity", "billable_units", "included_units", "amount", "cdr_count",
+                    *PARTIAL_COUNTS)
     per_sub = lines.groupBy("sub_id").agg(F.sort_array(F.collect_list(line)).alias("lines"),
                                           F.sum("amount").alias("usage"))
     used = allowances.groupBy("sub_id").agg(F.map_from_entries(F.collect_list(F.struct("allowance", "used")))
@@ -427,11 +450,13 @@ def build_invoices(subscribers: DataFrame, lines: DataFrame, allowances: DataFra
     invoices = subscribers.join(per_sub, "sub_id", "left").join(used, "sub_id", "left")
     if late is None:
         late_type = (f"array<struct<origin_period: string, service: string, zone: string, quantity: bigint, "
-                     f"billable_units: bigint, amount: {money_type()}, cdr_count: bigint>>")
+                     f"billable_units: bigint, amount: {money_type()}, cdr_count: bigint, assembled_cdrs: bigint, "
+                     f"incomplete_cdrs: bigint>>")
         invoices = invoices.withColumns({"late_lines": F.lit(None).cast(late_type),
                                          "late_usage": F.lit(None).cast(money_type())})
     else:
-        late_line = F.struct("origin_period", "service", "zone", "quantity", "billable_units", "amount", "cdr_count")
+        late_line = F.struct("origin_period", "service", "zone", "quantity", "billable_units", "amount", "cdr_count",
+                             *PARTIAL_COUNTS)
         per_sub_late = late.groupBy("sub_id").agg(F.sort_array(F.collect_list(late_line)).alias("late_lines"),
                                                   F.sum("amount").alias("late_usage"))
         invoices = invoices.join(per_sub_late, "sub_id", "left")

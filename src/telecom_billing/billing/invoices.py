@@ -28,7 +28,7 @@ from ..infra.parquet_footer import canonicalize_parquet_footer
 from ..refdata.catalog import Catalog
 from ..refdata.subscribers import Subscriber
 from . import report
-from .charges import DUPLICATE, NO_SUBSCRIBER, OK, money_type
+from .charges import DUPLICATE, LINE_COUNTS, NO_SUBSCRIBER, OK, PARTIAL_COUNTS, money_type
 from .folder import (
     BILLED_CDRS_FILE,
     HTML_DIR,
@@ -52,8 +52,9 @@ SUMMARY_COLUMNS = ("invoice_number", "msisdn", "name", "plan_id", "period", "act
 LINE_COLUMNS = (("invoice_number", "string"), ("msisdn", "string"), ("period", "string"), ("line_no", "int"),
                 ("type", "string"), ("service", "string"), ("zone", "string"), ("quantity", "bigint"),
                 ("billable_units", "bigint"), ("included_units", "bigint"), ("amount", money_type()),
-                ("cdr_count", "bigint"), ("origin_period", "string"))
-BILLED_CDRS_COLUMNS = ("cdr_id", "origin_period", "type")
+                ("cdr_count", "bigint"), ("origin_period", "string"),
+                *((name, "bigint") for name in PARTIAL_COUNTS))
+BILLED_CDRS_COLUMNS = ("cdr_id", "origin_period", "type", "partials", "incomplete")
 
 
 def money(value: Decimal) -> str:
@@ -124,17 +125,17 @@ def _invoice(row: dict[str, Any], catalog: Catalog, subscriber: Subscriber, peri
     lines: list[dict[str, Any]] = [{
         "type": "recurring", "service": None, "zone": None, "quantity": row["active_days"],
         "billable_units": row["active_days"], "included_units": 0, "amount": money(row["recurring"]),
-        "cdr_count": 0,
+        **dict.fromkeys(LINE_COUNTS, 0),
     }]
     for line in row.get("lines") or []:
         lines.append({"type": "usage", "service": line["service"], "zone": line["zone"],
                       "quantity": line["quantity"], "billable_units": line["billable_units"],
                       "included_units": line["included_units"], "amount": money(line["amount"]),
-                      "cdr_count": line["cdr_count"]})
+                      **_counts(line)})
     for line in row.get("late_lines") or []:
         lines.append({"type": "late_usage", "origin_period": line["origin_period"], "service": line["service"],
                       "zone": line["zone"], "quantity": line["quantity"], "billable_units": line["billable_units"],
-                      "included_units": 0, "amount": money(line["amount"]), "cdr_count": line["cdr_count"]})
+                      "included_units": 0, "amount": money(line["amount"]), **_counts(line)})
     used = row.get("allowance_used") or {}
     return {
         schemas.FIELD: schemas.INVOICE,
@@ -166,6 +167,11 @@ def _invoice(row: dict[str, Any], catalog: Catalog, subscriber: Subscriber, peri
     }
 
 
+def _counts(line: dict[str, Any]) -> dict[str, int]:
+    """A collected line's `LINE_COUNTS`."""
+    return {name: line[name] for name in LINE_COUNTS}
+
+
 # -- files ---------------------------------------------------------------------------------------------
 
 
@@ -192,12 +198,12 @@ def lines_frame(frames: BillingFrames, period: Period) -> DataFrame:
         *base, F.lit(0).alias("line_no"), F.lit("recurring").alias("type"), F.lit(None).cast("string").alias("service"),
         F.lit(None).cast("string").alias("zone"), F.col("active_days").cast("bigint").alias("quantity"),
         F.col("active_days").cast("bigint").alias("billable_units"), F.lit(0).cast("bigint").alias("included_units"),
-        F.col("recurring").alias("amount"), F.lit(0).cast("bigint").alias("cdr_count"),
+        F.col("recurring").alias("amount"), *[F.lit(0).cast("bigint").alias(name) for name in LINE_COUNTS],
         F.lit(None).cast("string").alias("origin_period"))
     usage = frames.invoices.select(*base, F.posexplode("lines").alias("n", "line")).select(
         "invoice_number", "msisdn", "period", (F.col("n") + 1).alias("line_no"), F.lit("usage").alias("type"),
         *[F.col(f"line.{c}").alias(c) for c in ("service", "zone", "quantity", "billable_units", "included_units",
-                                                 "amount", "cdr_count")],
+                                                 "amount", *LINE_COUNTS)],
         F.lit(None).cast("string").alias("origin_period"))
     usage_count = F.coalesce(F.size("lines"), F.lit(0))
     late = frames.invoices.select(*base, usage_count.alias("_usage"), F.posexplode("late_lines").alias("n", "line"))
@@ -206,7 +212,7 @@ def lines_frame(frames: BillingFrames, period: Period) -> DataFrame:
         F.lit("late_usage").alias("type"),
         *[F.col(f"line.{c}").alias(c) for c in ("service", "zone", "quantity", "billable_units")],
         F.lit(0).cast("bigint").alias("included_units"), F.col("line.amount").alias("amount"),
-        F.col("line.cdr_count").alias("cdr_count"), F.col("line.origin_period").alias("origin_period"))
+        *[F.col(f"line.{c}").alias(c) for c in LINE_COUNTS], F.col("line.origin_period").alias("origin_period"))
     return recurring.unionByName(usage).unionByName(late).select(*[F.col(c).cast(t) for c, t in LINE_COLUMNS])
 
 

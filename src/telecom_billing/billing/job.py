@@ -33,7 +33,7 @@ from .late import LateRule, late_cdrs, late_lines, late_status
 from .period import Period
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 
 @dataclass
@@ -45,7 +45,7 @@ class BillingFrames:
     hourly: DataFrame
     totals: DataFrame
     details: DataFrame  # every record of the run with its status (but `duplicate`): to list the unexplained
-    billed_cdrs: DataFrame  # `cdr_id`, `origin_period`, `type` of every CDR billed (usage and late usage)
+    billed_cdrs: DataFrame  # every CDR billed (usage and late usage): `ledger_rows`
     late_summary: DataFrame | None = None  # late CDRs per status, subscriber, origin period, service, zone
     kept: tuple[DataFrame, ...] = ()  # more cached frames to release
 
@@ -72,16 +72,22 @@ def bill(rated: DataFrame, catalog: Catalog, subscribers: Sequence[Subscriber], 
     if ledger:
         billed = billed.cache()
     summary = summarize(billed).cache()
-    billed_cdrs = billed.where(F.col("status") == OK).select(
-        "cdr_id", F.lit(period.label).alias("origin_period"), F.lit("usage").alias("type"))
+    billed_cdrs = ledger_rows(billed, F.lit(period.label), "usage")
     late_summary = lines_late = None
     if late is not None:
         late_rows = late_cdrs(typed, subs, late, period, catalog)
         late_summary = late_status(late_rows).cache()
         lines_late = late_lines(late_summary)
-        billed_cdrs = billed_cdrs.unionByName(late_rows.where(F.col("status") == OK).select(
-            "cdr_id", "origin_period", F.lit("late_usage").alias("type")))
+        billed_cdrs = billed_cdrs.unionByName(ledger_rows(late_rows, F.col("origin_period"), "late_usage"))
     invoices = build_invoices(subs, usage_lines(summary), allowance_use(summary), lines_late, catalog)
     return BillingFrames(summary=summary, invoices=invoices, hourly=hourly_usage(summary),
                          totals=status_totals(summary), details=cdrs, billed_cdrs=billed_cdrs,
                          late_summary=late_summary, kept=(billed,) if ledger else ())
+
+
+def ledger_rows(cdrs: DataFrame, origin_period: Column, line_type: str) -> DataFrame:
+    """The `ok` CDRs of `cdrs` as `billed_cdrs.parquet` lists them: `cdr_id`, `origin_period`, the
+    line `type` they are billed on, and an assembled CDR's `partials` and `incomplete` (null on a
+    whole one, as on the rated CDR)."""
+    return cdrs.where(F.col("status") == OK).select(
+        "cdr_id", origin_period.alias("origin_period"), F.lit(line_type).alias("type"), "partials", "incomplete")

@@ -16,7 +16,16 @@ from pyspark.sql import functions as F
 
 from .. import money
 from ..refdata.catalog import Catalog
-from .charges import DUPLICATE, NO_SUBSCRIBER, OK, attach_subscribers, billed_amount, money_type
+from .charges import (
+    DUPLICATE,
+    NO_SUBSCRIBER,
+    OK,
+    attach_subscribers,
+    billed_amount,
+    count_partials,
+    money_type,
+    sum_partials,
+)
 from .live import FinalPeriod, taken_in
 from .period import Period
 
@@ -77,10 +86,12 @@ def late_cdrs(typed: DataFrame, subscribers: DataFrame, rule: LateRule, period: 
 
 
 def late_status(cdrs: DataFrame) -> DataFrame:
-    """Late CDRs per status, subscriber, origin period, service and zone (small: cached by the job)."""
+    """Late CDRs per status, subscriber, origin period, service and zone, with the `PARTIAL_COUNTS`
+    (small: cached by the job)."""
     return cdrs.groupBy("status", "sub_id", "origin_period", "service", "zone").agg(
         F.count(F.lit(1)).alias("cdrs"), F.sum("quantity").alias("quantity"),
-        F.sum("billable_units").alias("billable_units"), F.sum("billed_amount").alias("billed_amount"))
+        F.sum("billable_units").alias("billable_units"), F.sum("billed_amount").alias("billed_amount"),
+        *count_partials())
 
 
 def late_lines(summary: DataFrame) -> DataFrame:
@@ -89,5 +100,5 @@ def late_lines(summary: DataFrame) -> DataFrame:
     return (summary.where(F.col("status") == OK)
             .groupBy("sub_id", "origin_period", "service", "zone")
             .agg(F.sum("quantity").alias("quantity"), F.sum("billable_units").alias("billable_units"),
-                 F.sum("cdrs").alias("cdr_count"), F.sum("billed_amount").alias("billed_amount"))
+                 F.sum("cdrs").alias("cdr_count"), F.sum("billed_amount").alias("billed_amount"), *sum_partials())
             .withColumn("amount", money.round_half_up(F.col("billed_amount"), 2).cast(money_type())))

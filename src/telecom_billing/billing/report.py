@@ -8,7 +8,7 @@ figures give the same bytes.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -18,13 +18,16 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from matplotlib.figure import Figure
 
 from ..errors import TelecomError
-from .charges import INVOICE_NUMBER
+from .charges import INVOICE_NUMBER, LINE_COUNTS
 
 PLOTS_DIR = "plots"
 REPORT_FILE = "report.html"
 TOP = 10
 SERVICE_COLOURS = {"voice": "#1f77b4", "sms": "#ff7f0e", "data": "#2ca02c"}
 SERVICE_NAMES = {"voice": "Voice", "sms": "SMS", "data": "Data"}
+# What one CDR of a service is to a customer: (one, several); a usage event split into partial records
+# is a long call or data session (DESIGN.md 7c).
+USAGE_EVENTS = {"voice": ("call", "calls"), "data": ("session", "sessions")}
 
 
 def template_environment() -> Any:
@@ -34,8 +37,25 @@ def template_environment() -> Any:
     env.filters["quantity"] = format_quantity
     env.filters["label"] = label
     env.filters["service"] = lambda s: SERVICE_NAMES.get(s, s)
-    env.filters["grouped"] = lambda n: f"{n:,}".replace(",", " ")
+    env.filters["grouped"] = grouped
+    env.filters["partial_note"] = partial_note
     return env
+
+
+def grouped(n: int) -> str:
+    """12345 -> `12 345`."""
+    return f"{n:,}".replace(",", " ")
+
+
+def partial_note(line: dict[str, Any]) -> str:
+    """An invoice line's CDRs assembled from partial records, for people: `3 calls assembled from
+    parts, 1 incomplete` (empty when none was)."""
+    assembled, incomplete = line["assembled_cdrs"], line["incomplete_cdrs"]
+    if not assembled:
+        return ""
+    one, several = USAGE_EVENTS.get(line["service"], ("record", "records"))
+    note = f"{grouped(assembled)} {one if assembled == 1 else several} assembled from parts"
+    return f"{note}, {grouped(incomplete)} incomplete" if incomplete else note
 
 
 def label(name: str | None) -> str:
@@ -93,6 +113,7 @@ def render_report(invoices: Sequence[dict[str, Any]], hourly: Sequence[dict[str,
     revenue = revenue_by_service_zone(invoices)
     top = sorted(invoices, key=lambda i: (-Decimal(i["total"]), i["invoice_number"]))[:TOP]
     allowances = allowance_use(invoices)
+    partials = partial_records(invoices)
     figures = {
         "revenue_by_service_zone.png": lambda path: _plot_revenue(revenue, path),
         "usage_by_hour.png": lambda path: _plot_hours(hourly, path),
@@ -103,7 +124,7 @@ def render_report(invoices: Sequence[dict[str, Any]], hourly: Sequence[dict[str,
         draw(plots / name)
     currency = invoices[0]["currency"] if invoices else reconciliation["amounts"]["currency"]
     html = template_environment().get_template("report.html.j2").render(
-        report=reconciliation, revenue=revenue, top=top, allowances=allowances, currency=currency,
+        report=reconciliation, revenue=revenue, top=top, allowances=allowances, partials=partials, currency=currency,
         plots={name.removesuffix(".png"): f"{PLOTS_DIR}/{name}" for name in figures}, html_dir=html_dir,
         invoice_file=invoice_file, invoice_count=len(invoices))
     (folder / REPORT_FILE).write_text(html, encoding="utf-8")
@@ -119,6 +140,18 @@ def revenue_by_service_zone(invoices: Sequence[dict[str, Any]]) -> list[dict[str
             if line["type"] == "usage":
                 sums[(line["service"], line["zone"])] += Decimal(line["amount"])
     return [{"service": s, "zone": z, "amount": f"{a:.2f}"} for (s, z), a in sorted(sums.items())]
+
+
+def partial_records(invoices: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per service billed (usage and late usage lines): its CDRs (`cdr_count`), how many were
+    assembled from partial records (`assembled_cdrs`), and how many of those closed incomplete
+    (`incomplete_cdrs`)."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for invoice in invoices:
+        for line in invoice["lines"]:
+            if line["type"] != "recurring":
+                counts[line["service"]].update({name: line[name] for name in LINE_COUNTS})
+    return [{"service": service, **{name: c[name] for name in LINE_COUNTS}} for service, c in sorted(counts.items())]
 
 
 def allowance_use(invoices: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

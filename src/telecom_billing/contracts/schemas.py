@@ -13,7 +13,7 @@ from __future__ import annotations
 RATED_CDR = "1.1"  # 1.1: partials, incomplete, missing, last_missing; cdr.rated, and rated.jsonl of `telecom rate`
 REJECTED_CDR = "1.1"  # 1.1: reason codes INVALID_PARTIAL, LATE_PARTIAL; cdr.rejected, and rejected.jsonl of `telecom rate`
 RATE_SUMMARY = "1.1"  # 1.1: merged, sessions; reconciliation.json of `telecom rate`
-INVOICE = "1.0"  # each line of invoices.jsonl
+INVOICE = "1.1"  # 1.1: assembled_cdrs, incomplete_cdrs on each line; each line of invoices.jsonl
 RECONCILIATION = "1.1"  # 1.1: raw counts merged and held; reconciliation.json of a period folder and of `telecom reconcile`
 MANIFEST = "1.0"  # manifest.json of a period folder
 RERATE_MANIFEST = "1.0"  # manifest.json of a rerating folder

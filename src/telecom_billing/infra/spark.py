@@ -77,23 +77,27 @@ def create_spark(settings: Settings, app_name: str = "telecom-billing", ui_port:
     builder = SparkSession.builder
     for key, value in spark_conf(settings, app_name, ui_port, cds_dump_to).items():
         builder = builder.config(key, value)
-    with _stdout_to(spark_log(settings, app_name)):
+    with _output_to(spark_log(settings, app_name)):
         return builder.getOrCreate()
 
 
 @contextmanager
-def _stdout_to(path: Path) -> Iterator[None]:
-    """The JVM starts with its standard output appended to Spark's log (and what it starts: the
-    Python driver worker of `transformWithState` prints its progress there); ours is given back."""
+def _output_to(path: Path) -> Iterator[None]:
+    """The JVM starts with its standard output and error appended to Spark's log, ours given back:
+    what the JVM prints is its own log's business (the Python driver worker of `transformWithState`
+    prints its progress there, through the JVM), and a command prints its own one-line errors."""
     sys.stdout.flush()
-    ours = os.dup(1)
+    sys.stderr.flush()
+    ours = {fd: os.dup(fd) for fd in (1, 2)}
     with open(path, "ab") as log:
-        os.dup2(log.fileno(), 1)
+        for fd in ours:
+            os.dup2(log.fileno(), fd)
     try:
         yield
     finally:
-        os.dup2(ours, 1)
-        os.close(ours)
+        for fd, saved in ours.items():
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 def _python() -> str:

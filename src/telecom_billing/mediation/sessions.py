@@ -60,14 +60,14 @@ class SessionRules:
     remember_us: int
     # The stream's. The file driver has no clock: it closes every session at the end of its batch.
     streaming: bool
-    # A drain-and-exit run (`--once`) checks a session that received parts at the next batch: the
-    # no-data batch Spark runs for the due timers, with the watermark the data moved, closes what
-    # timed out. Later checks are `CHECK_EVERY_MS` apart, so that the run ends.
+    # A drain-and-exit run (`--once`) checks a session that received parts at the next batch (a timer
+    # due at the batch's own time would fire in it, before the watermark moves): the batch without
+    # data that ends the run, with the watermark the data moved, closes what timed out.
     check_at_once: bool = False
 
     @property
     def first_check_ms(self) -> int:
-        return 0 if self.check_at_once else CHECK_EVERY_MS
+        return 1 if self.check_at_once else CHECK_EVERY_MS
 
 
 def stream_rules(partial_timeout: str, drain: bool) -> SessionRules:
