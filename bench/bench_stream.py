@@ -22,7 +22,10 @@ a Spark batch write, then measures, on the same data and settings:
 `--subscribers N` rates against a generated base of N subscribers (kept in build/bench/) instead of
 data/subscribers.csv, the backlog drawn from that base; `--suffix` is appended to the stream's keys
 (`--subscribers 1000000 --suffix _1m_subs --rating-only` gives `stream_rating_cdr_per_s_1m_subs`).
-`--rating-only` skips the pass-through and the peers.
+`--rating-only` skips the pass-through and the peers. `--parts-share S` (default 0: whole records
+only) makes that share of the backlog partial records (DESIGN.md 7c): the rating query routes them to
+the parts topic, and the sessions query's figures follow (`stream_sessions_rows`, `stream_sessions_s`:
+its summed batch time, once the rating query has drained).
 
 Uses KAFKA_BOOTSTRAP_SERVERS when set, else an embedded broker on free ports. Prints a JSON line
 for Spark's figures, then one for the peers'.
@@ -41,6 +44,7 @@ from stack import (
     BatchTimes,
     create_topics,
     drain,
+    drain_sessions,
     fresh_settings,
     generate_backlog,
     kafka,
@@ -78,6 +82,8 @@ def main() -> None:
                         help="a generated base of this many subscribers (default: data/subscribers.csv)")
     parser.add_argument("--suffix", default="", help="appended to the stream's JSON keys")
     parser.add_argument("--rating-only", action="store_true", help="skip the pass-through and the peers")
+    parser.add_argument("--parts-share", type=float, default=0.0,
+                        help="share of the backlog that is partial records (default 0)")
     parser.add_argument("--peer-count", type=int, default=100_000, help="records for the naive peer")
     parser.add_argument("--peer-processes", type=int, default=None, help="fair peer processes (default: cores)")
     args = parser.parse_args()
@@ -90,7 +96,8 @@ def main() -> None:
         catalog, subscribers = load_catalog(settings.catalog_dir), load_subscribers(subscribers_file)
         create_topics(settings, f"{settings.topic_raw}.copy", rated_topic(settings.topic_raw),
                       rejected_topic(settings.topic_raw))
-        backlog = generate_backlog(tmp / "cdrs.jsonl", args.count, "--subscribers-file", str(subscribers_file))
+        backlog = generate_backlog(tmp / "cdrs.jsonl", args.count, "--subscribers-file", str(subscribers_file),
+                                   "--parts-share", str(args.parts_share))
 
         from telecom_billing.infra.spark import create_spark
 
@@ -98,10 +105,11 @@ def main() -> None:
         load_into_topic(spark, settings, backlog)
         sampler = RssSampler()
         sampler.start()
-        query = start_stream(spark, settings, catalog, subscribers,
-                             StreamOptions(trigger="once", max_offsets_per_trigger=args.max_offsets_per_trigger),
-                             str(tmp / "checkpoint-rating"))
-        rating = drain(query)
+        run = start_stream(spark, settings, catalog, subscribers,
+                           StreamOptions(trigger="once", max_offsets_per_trigger=args.max_offsets_per_trigger),
+                           str(tmp / "checkpoint-rating"))
+        rating = drain(run.rating)
+        sessions = drain_sessions(run)
         sampler.halt.set()
         s = args.suffix
         result: dict[str, object] = {
@@ -109,6 +117,8 @@ def main() -> None:
             f"stream_rating_steady_cdr_per_s{s}": rating.rate(after_rows=args.warmup_rows),
             f"stream_rows{s}": rating.rows,
             f"stream_subscribers{s}": len(subscribers),
+            f"stream_sessions_rows{s}": sessions.rows,
+            f"stream_sessions_s{s}": round(sessions.seconds, 1),
             f"stream_peak_rss_mb{s}": sampler.peak_mb,
             "peak_rss_mb": sampler.peak_mb,
         }

@@ -34,6 +34,10 @@ BENCHMARKS = [
     ("bench_producer.py", ["--count", "200000"], ["--count", "20000", "--repeat", "1"]),
     ("bench_stream.py", ["--count", "2000000"], ["--count", "200000", "--warmup-rows", "100000",
                                                  "--peer-count", "10000"]),
+    ("bench_stream.py", ["--count", "1000000", "--parts-share", "0.05", "--suffix", "_parts_5pct", "--rating-only",
+                         "--warmup-rows", "500000"],
+     ["--count", "100000", "--parts-share", "0.05", "--suffix", "_parts_5pct", "--rating-only",
+      "--warmup-rows", "50000"]),
     ("bench_stream.py", ["--count", "1000000", "--subscribers", "1000000", "--suffix", "_1m_subs", "--rating-only",
                          "--warmup-rows", "500000"],
      ["--count", "100000", "--subscribers", "100000", "--suffix", "_1m_subs", "--rating-only",
@@ -77,6 +81,7 @@ GOALS = {  # issue 21's (speed, round two) where it set one
     "billing_vs_passthrough": ">= 1.0",
     "reconcile_vs_file_rating": ">= 5",
     "stream_1m_subs_vs_10k_subs": ">= 0.9",
+    "stream_parts_5pct_vs_whole": "near 1 (issue 23: whole records do not pay for partial records)",
 }
 
 
@@ -87,6 +92,7 @@ RATIOS = {
     "billing_vs_passthrough": ("billing_cdr_per_s", "stream_passthrough_cdr_per_s"),
     "reconcile_vs_file_rating": ("reconcile_cdr_per_s", "file_rating_cdr_per_s"),
     "stream_1m_subs_vs_10k_subs": ("stream_rating_cdr_per_s_1m_subs", "stream_rating_cdr_per_s"),
+    "stream_parts_5pct_vs_whole": ("stream_rating_cdr_per_s_parts_5pct", "stream_rating_cdr_per_s"),
 }
 
 

@@ -129,6 +129,10 @@ class BatchTimes:
     def rows(self) -> int:
         return sum(rows for rows, _ in self.batches)
 
+    @property
+    def seconds(self) -> float:
+        return sum(ms for _, ms in self.batches) / 1000
+
     def rate(self, after_rows: int = 0) -> float | None:
         """Rows per second of summed batch time, counting only the batches that start after the first
         `after_rows` rows (the JIT warm-up); None when no batch does."""
@@ -147,8 +151,25 @@ def drain(query) -> BatchTimes:
         query.awaitTermination(1)
         progress.update((p["batchId"], p) for p in query.recentProgress)  # recentProgress keeps the last 100
     progress.update((p["batchId"], p) for p in query.recentProgress)
+    _fail_if_failed(query)
+    return _batch_times(progress)
+
+
+def drain_sessions(run) -> BatchTimes:
+    """Wait for a drain-and-exit `RatingStream` (`telecom_billing.stream`) to end: its sessions
+    query's batch times (a few batches: `recentProgress` keeps them)."""
+    while run.isActive:
+        time.sleep(0.5)
+    _fail_if_failed(run)
+    return _batch_times({p["batchId"]: p for p in (run.sessions.recentProgress if run.sessions else [])})
+
+
+def _fail_if_failed(query) -> None:
     if query.exception() is not None:
         raise SystemExit(f"the query failed: {str(query.exception()).splitlines()[0]}")
+
+
+def _batch_times(progress: dict[int, dict]) -> BatchTimes:
     return BatchTimes([(p["numInputRows"], p["durationMs"].get("triggerExecution", 0))
                        for _, p in sorted(progress.items())])
 

@@ -16,6 +16,7 @@ session's Spark; the stream runs in its own process group, so a SIGKILL takes it
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import functools
 import json
@@ -28,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ from telecom_billing.infra.kafka_batch import topic_offsets
 from telecom_billing.infra.settings import Settings, load_settings
 from telecom_billing.infra.topics import ensure_topics
 from telecom_billing.producer import ProduceStats, produce
+from telecom_billing.stream import sessions_checkpoint
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +76,9 @@ class Expected:
 
 @pytest.fixture(scope="module")
 def month(tmp_path_factory: pytest.TempPathFactory) -> Month:
-    """`telecom generate`: CDRS lines of 2026-10 for the first SUBSCRIBERS subscribers, fixed seed."""
+    """`telecom generate`: CDRS lines of 2026-10 for the first SUBSCRIBERS subscribers, fixed seed, no
+    partial record: the sessions the stream still holds at its end would not be billed, where the file
+    driver closes them (`test_stream_killed_while_sessions_are_held` kills the stream with parts held)."""
     folder = tmp_path_factory.mktemp("chaos-month")
     subscribers = folder / "subscribers.csv"
     base = (REPO / "data" / "subscribers.csv").read_text(encoding="utf-8").splitlines(keepends=True)
@@ -81,7 +86,8 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Month:
     raw = folder / "raw.jsonl"
     done = subprocess.run([sys.executable, "-m", "telecom_billing", "generate", "--count", str(CDRS), "--seed",
                            str(SEED), "--start", f"{PERIOD}-01", "--subscribers-file", str(subscribers), "--out",
-                           str(raw), "--quiet"], capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
+                           str(raw), "--parts-share", "0", "--quiet"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = raw.read_bytes().split(b"\n")[:-1]
     assert len(lines) == CDRS
@@ -91,7 +97,10 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Month:
 @pytest.fixture(scope="module")
 def expected(spark: Any, month: Month, tmp_path_factory: pytest.TempPathFactory) -> Expected:
     """The file driver on the same file: `telecom rate`, then `telecom bill --rated`."""
-    folder = tmp_path_factory.mktemp("chaos-expected")
+    return _file_driver(month, tmp_path_factory.mktemp("chaos-expected"))
+
+
+def _file_driver(month: Month, folder: Path) -> Expected:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("TELECOM_SHUFFLE_PARTITIONS", "2")
         assert cli.main(["rate", "--input", str(month.raw), "--out", str(folder / "rated"), "--subscribers",
@@ -100,10 +109,13 @@ def expected(spark: Any, month: Month, tmp_path_factory: pytest.TempPathFactory)
                          "--subscribers", str(month.subscribers), "--out", str(folder / "bill")]) == 0
     period = folder / "bill" / f"period={PERIOD}"
     counts = json.loads((folder / "rated" / "reconciliation.json").read_text())
-    # The defect mix is really there: duplicates and rejections of several kinds.
-    assert counts["duplicate"] > 0 and len(counts["rejected_by_reason"]) >= 5
     return Expected(invoices=_invoices(period), summary=(period / "summary.csv").read_text(encoding="utf-8"),
                     counts=counts)
+
+
+def test_the_month_has_the_defect_mix(expected: Expected) -> None:
+    """Duplicates and rejections of several kinds are really in the chaos month."""
+    assert expected.counts["duplicate"] > 0 and len(expected.counts["rejected_by_reason"]) >= 5
 
 
 def _invoices(period: Path) -> list[dict[str, Any]]:
@@ -331,11 +343,22 @@ class OutputWatch:
         self.consumer.close()
 
 
+def _caught_up(settings: Settings) -> bool:
+    """Both queries committed all there is: the rating query the raw topic, the sessions query the
+    parts the rating query wrote (RULES.md section 18)."""
+    def ends(topic: str) -> dict[int, int]:
+        return {p: after for p, (_, after) in topic_offsets(settings, topic).items() if after}
+
+    raw, parts = ends(settings.topic_raw), ends(settings.topic_parts)
+    sessions = committed_offsets(Path(sessions_checkpoint(str(settings.rating_checkpoint))), settings.topic_parts)
+    return (committed_offsets(settings.rating_checkpoint, settings.topic_raw) == raw
+            and all(sessions.get(p, 0) >= after for p, after in parts.items()))
+
+
 def _drain_and_stop(run: StreamRun, settings: Settings) -> None:
-    """Let `run` process everything in the raw topic, then stop it with SIGTERM (a clean exit)."""
-    end = {p: after for p, (_, after) in topic_offsets(settings, settings.topic_raw).items()}
-    run.wait_for(lambda: committed_offsets(settings.rating_checkpoint, settings.topic_raw) == end,
-                 "commit of the whole raw topic")
+    """Let `run` process everything in the raw topic (and the parts it routed), then stop it with
+    SIGTERM (a clean exit)."""
+    run.wait_for(lambda: _caught_up(settings), "commit of the whole raw topic and of every part")
     assert run.stop() == 0, run.tail()
 
 
@@ -515,3 +538,62 @@ def test_recycle_with_the_stream_killed_bills_once(month: Month, expected: Expec
     assert report["raw"]["run"]["recycled"]["UNKNOWN_SUBSCRIBER"] > expected.counts["rejected_by_reason"].get(
         "UNKNOWN_SUBSCRIBER", 0), "the late subscribers' CDRs were recycled, as were the unknown numbers"
 
+
+
+def _active_subscribers(subscribers: Path) -> list[str]:
+    """MSISDNs of `subscribers` active for the whole of PERIOD."""
+    rows = csv.DictReader(subscribers.open(encoding="utf-8"))
+    return [r["msisdn"] for r in rows if r["activation_date"] < f"{PERIOD}-01" and not r["termination_date"]]
+
+
+def _call_parts(msisdn: str, session: str, start: datetime, lengths: list[int]) -> list[bytes]:
+    """A call cut into parts (DESIGN.md 7c), contiguous, in order."""
+    lines = []
+    for n, seconds in enumerate(lengths, start=1):
+        lines.append(json.dumps({
+            "cdr_id": f"{session}-{n}", "record_type": "voice", "event_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "msisdn": msisdn, "other_party": "212612345678", "direction": "MO", "duration_sec": seconds,
+            "session_id": session, "sequence": n, "partial": "last" if n == len(lengths) else "intermediate",
+        }).encode())
+        start += timedelta(seconds=seconds)
+    return lines
+
+
+def test_stream_killed_while_sessions_are_held(month: Month, kafka_bootstrap: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partial records: the first parts of 60 calls reach the stream, whose sessions query holds them
+    (committed in its state); SIGKILL. The last parts arrive, and a run is killed again mid-way; a last
+    run drains. Every call is assembled and billed once: the bill from the topics equals the file
+    driver's on the same lines, and the reconciliation accounts for every part."""
+    rnd = random.Random(SEED + 2)
+    people = _active_subscribers(month.subscribers)
+    # Calls starting within two hours: their first parts do not move the watermark 6 h past any of them.
+    calls = [_call_parts(rnd.choice(people), f"held-{n}", datetime(2026, 10, 13, 8, tzinfo=UTC)
+                         + timedelta(minutes=rnd.randrange(0, 120)), [1800, 1800, rnd.randrange(1, 900)])
+             for n in range(60)]
+    first, rest = [c[i] for c in calls for i in (0, 1)], [c[2] for c in calls]
+    raw = tmp_path / "raw.jsonl"
+    raw.write_bytes(b"".join(line + b"\n" for line in [*first, *rest]))
+    lines = Month(raw=raw, subscribers=month.subscribers, lines=[*first, *rest])
+    expected = _file_driver(lines, tmp_path / "expected")
+    assert expected.counts["sessions"] == {"complete": 60, "incomplete": 0}
+
+    settings = _pipeline(kafka_bootstrap, tmp_path / "checkpoints")
+    runs = [StreamRun(settings, month.subscribers, tmp_path / "stream.log")]
+    try:
+        assert produce(settings, settings.topic_raw, iter([(first, None)])).sent == len(first)
+        runs[0].wait_for(lambda: _caught_up(settings), "the first parts held")
+        assert runs[0].kill() == -signal.SIGKILL
+        runs.append(StreamRun(settings, month.subscribers, tmp_path / "stream.log"))
+        runs[1].wait_for(runs[1].started.is_set, "query start")
+        assert produce(settings, settings.topic_raw, iter([(rest, None)])).sent == len(rest)
+        runs[1].wait_for_batch()
+        time.sleep(rnd.uniform(0.0, 3.0))
+        assert runs[1].kill() == -signal.SIGKILL
+        runs.append(StreamRun(settings, month.subscribers, tmp_path / "stream.log"))
+        _drain_and_stop(runs[2], settings)
+    finally:
+        for run in runs:
+            run.close()
+    report = _bill_from_topic_equals_expected(settings, lines, expected, tmp_path / "bill", monkeypatch)
+    assert (report["raw"]["run"]["merged"], report["raw"]["run"]["held"]) == (60 * 2, 0)

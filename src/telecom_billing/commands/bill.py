@@ -108,11 +108,25 @@ def print_summary(billed: Billed, report: dict[str, Any]) -> None:
         late = report["late_billed"]
         print(f"late CDRs of earlier final periods billed {late['billed']:,} ({late['amount']} {currency}), "
               f"late copies dropped {late['duplicates']:,}")
+    _print_sessions(billed, report)
     if report["raw"] is not None:
         run = report["raw"]["run"]
         print(f"raw records {run['records']:,}: rated {run['rated']:,}, rejected {run['rejected']:,}, "
               f"duplicate {run['duplicate']:,}, merged {run['merged']:,}, in flight {run['in_flight']:,}, "
               f"held {run['held']:,}, unexplained {run['unexplained']:,}")
+
+
+def _print_sessions(billed: Billed, report: dict[str, Any]) -> None:
+    """Partial records (DESIGN.md 7c): the sessions billed, complete and incomplete, and their parts."""
+    lines = [line for invoice in billed.invoices for line in invoice["lines"]]
+    assembled = sum(line.get("assembled_cdrs", 0) for line in lines)
+    incomplete = sum(line.get("incomplete_cdrs", 0) for line in lines)
+    run = (report["raw"] or {}).get("run", {})
+    if not (assembled or run.get("merged") or run.get("held")):
+        return
+    parts = f"; parts merged {run['merged']:,}, held {run['held']:,}" if run else ""
+    print(f"sessions assembled from partial records and billed {assembled:,}: complete {assembled - incomplete:,}, "
+          f"incomplete {incomplete:,}{parts}")
 
 
 def _amounts(values: list[Decimal]) -> str:

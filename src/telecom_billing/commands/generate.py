@@ -56,6 +56,9 @@ def add_generator_flags(parser: argparse.ArgumentParser, *, streaming: bool = Fa
                    help="lines per second; alone it selects the live clock (event time = now)")
     g.add_argument("--defects", type=float, default=DEFAULT_DEFECT_RATE,
                    help=f"share of lines with an injected, labelled defect (default {DEFAULT_DEFECT_RATE}; 0: none)")
+    g.add_argument("--parts-share", type=float, default=None,
+                   help="share of lines that are partial records of long calls and data sessions "
+                        "(default: the traffic model's partials.share; 0: none)")
     CATALOG.add(g, help="tariff catalog, with its traffic model traffic.yaml beside it (default data/catalog)")
     g.add_argument("--subscribers-file", type=Path, default=None,
                    help="subscriber base to draw from (default data/subscribers.csv)")
@@ -70,7 +73,7 @@ def options_from_args(args: argparse.Namespace) -> GeneratorOptions:
         raise UsageError("--days needs --start (the live clock has no period)")
     return GeneratorOptions(seed=args.seed, count=args.count, fmt=args.fmt,
                             start=None if live else (args.start or REFERENCE_MONTH), days=args.days,
-                            rate=args.rate, defects=args.defects)
+                            rate=args.rate, defects=args.defects, parts_share=args.parts_share)
 
 
 def generator_from_args(args: argparse.Namespace, settings: Settings) -> CdrGenerator:

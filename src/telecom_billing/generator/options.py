@@ -31,6 +31,7 @@ class GeneratorOptions:
     days: int | None = None  # None: to the end of the start's month
     rate: float | None = None  # lines per second; None: as fast as possible
     defects: float = DEFAULT_DEFECT_RATE
+    parts_share: float | None = None  # of the lines: partial records (None: the traffic model's, `partials.share`)
 
     def __post_init__(self) -> None:
         if self.fmt not in FORMATS:
@@ -39,6 +40,8 @@ class GeneratorOptions:
             raise UsageError("--count must not be negative")
         if not 0.0 <= self.defects <= 1.0:
             raise UsageError("--defects is a rate between 0 and 1 (e.g. 0.03)")
+        if self.parts_share is not None and not 0.0 <= self.parts_share < 1.0:
+            raise UsageError("--parts-share is a share from 0 to below 1 (e.g. 0.05)")
         if self.rate is not None and self.rate <= 0:
             raise UsageError("--rate must be positive")
         if self.days is not None and self.days < 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,8 @@ def build_generator(settings: Settings, options: GeneratorOptions, catalog: Path
     """The generator for the catalog (and its traffic model) and the subscriber base (its `first`
     subscribers when given); None paths are the settings' defaults."""
     tariffs, traffic = catalog_and_traffic(catalog or settings.catalog_dir)
+    if options.parts_share is not None:
+        traffic = dataclasses.replace(traffic, partials=dataclasses.replace(traffic.partials, share=options.parts_share))
     path = subscribers or settings.subscribers_file
     if not Path(path).exists():
         raise UsageError(f"{path}: subscriber file not found; create one with "

@@ -19,7 +19,9 @@ from ..infra.kafka_batch import read_values
 from ..infra.settings import Settings
 
 CDR_COLUMNS: tuple[str, ...] = tuple(name for name, _ in RATED_FIELDS if name != FIELD)
-_FIELDS = itemgetter(*CDR_COLUMNS)
+# Added by rated-cdr 1.1 (partial records): absent from a 1.0 record, which is whole.
+_ADDED = {"partials", "incomplete", "missing", "last_missing"}
+_FIELDS = itemgetter(*(c for c in CDR_COLUMNS if c not in _ADDED))
 
 
 def period_cdrs(settings: Settings, manifest: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
@@ -28,7 +30,7 @@ def period_cdrs(settings: Settings, manifest: dict[str, Any]) -> Iterator[tuple[
     for value in _values(settings, manifest["input"]):
         try:
             record = json.loads(value)
-            fields = _FIELDS(record)
+            fields = _columns(record)
             month = datetime.fromisoformat(record["event_time"]).astimezone(zone).strftime("%Y-%m")
         except (ValueError, TypeError, KeyError):
             continue  # not a rated CDR: billing reported it (reconciliation.json), it billed nothing
@@ -36,6 +38,15 @@ def period_cdrs(settings: Settings, manifest: dict[str, Any]) -> Iterator[tuple[
             continue
         seen.add(record["cdr_id"])
         yield (period, *fields)
+
+
+def _columns(record: dict[str, Any]) -> tuple[Any, ...]:
+    """The record's `CDR_COLUMNS` (`missing` as text: its sequences joined by `,`)."""
+    missing = record.get("missing")
+    added = {name: record.get(name) for name in _ADDED} | {"missing": None if missing is None else
+                                                           ",".join(str(s) for s in missing)}
+    given = dict(zip((c for c in CDR_COLUMNS if c not in _ADDED), _FIELDS(record), strict=True))
+    return tuple({**given, **added}[c] for c in CDR_COLUMNS)
 
 
 def _values(settings: Settings, source: dict[str, Any]) -> Iterator[bytes | str]:

@@ -37,7 +37,9 @@ INVOICE_COLUMNS = ("invoice_number", "period", "status", "period_start", "period
                    "plan_id", "activation_date", "termination_date", "active_days", "days_in_period", "currency",
                    "catalog_version", "recurring", "usage", "late_usage", "subtotal", "tax_rate", "tax", "total")
 LINE_COLUMNS = ("type", "service", "zone", "quantity", "billable_units", "included_units", "amount", "cdr_count",
-                "origin_period")
+                "origin_period", "assembled_cdrs", "incomplete_cdrs")
+# What an invoice 1.0's lines lack: it was written before partial records, none of its CDRs assembled.
+LINE_DEFAULTS = {"assembled_cdrs": 0, "incomplete_cdrs": 0}
 NOTE_COLUMNS = ("note_number", "period", "type", "invoice_number", "msisdn", "name", "address", "plan_id", "currency",
                 "final_catalog_version", "catalog_version", "subtotal", "tax_rate", "tax", "total", "final_total",
                 "new_total")
@@ -144,7 +146,7 @@ def _insert_period(db: Database, manifest: dict[str, Any], invoices: list[dict[s
                      manifest["counts"]["invoices"], totals["subtotal"], totals["tax"], totals["total"], loaded_at)])
     db.insert_many("invoices", INVOICE_COLUMNS, [[i[c] for c in INVOICE_COLUMNS] for i in invoices])
     db.insert_many("invoice_lines", ("invoice_number", "line_no", "period", *LINE_COLUMNS),
-                   [(i["invoice_number"], n, period, *(line.get(c) for c in LINE_COLUMNS))
+                   [(i["invoice_number"], n, period, *({**LINE_DEFAULTS, **line}.get(c) for c in LINE_COLUMNS))
                     for i in invoices for n, line in enumerate(i["lines"])])
     db.insert_many("reconciliation", ("period", "measure", "reason", "count", "amount"),
                    [(period, *row) for row in reconciliation_rows(reconciliation)])

@@ -180,6 +180,18 @@ CREATE INDEX rated_cdrs_by_msisdn ON rated_cdrs (period, msisdn)
 """
 
 
+# Partial records (DESIGN.md 7c): an assembled CDR's fields (null on a whole one; `missing` as its
+# sequences joined by `,`), and each invoice line's count of assembled and incomplete CDRs.
+_PARTIAL_RECORDS = """
+ALTER TABLE rated_cdrs ADD COLUMN partials {count};
+ALTER TABLE rated_cdrs ADD COLUMN incomplete {flag};
+ALTER TABLE rated_cdrs ADD COLUMN missing TEXT;
+ALTER TABLE rated_cdrs ADD COLUMN last_missing {flag};
+ALTER TABLE invoice_lines ADD COLUMN assembled_cdrs {count} NOT NULL DEFAULT 0;
+ALTER TABLE invoice_lines ADD COLUMN incomplete_cdrs {count} NOT NULL DEFAULT 0
+"""
+
+
 def money_sum(dialect: str, column: str) -> str:
     """An exact SUM of a money column: NUMERIC in PostgreSQL; in SQLite, integer cents written back
     as decimal text with two places (`-0.05`, not a float)."""
@@ -200,6 +212,7 @@ MIGRATIONS = (
     (1, lambda dialect: _TABLES.format(**TYPES[dialect])),
     (2, _views),
     (3, lambda dialect: _RATED_CDRS.format(**TYPES[dialect])),
+    (4, lambda dialect: _PARTIAL_RECORDS.format(**TYPES[dialect])),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
