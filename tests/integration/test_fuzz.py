@@ -170,7 +170,7 @@ def test_rate_cli_exits_cleanly_and_accounts_for_every_line(file_run: FileRun, c
     report = file_run.report
     assert report["raw"] == len(records)
     assert report["unexplained"] == 0
-    assert report["rated"] + report["rejected"] + report["duplicate"] == len(records)
+    assert report["rated"] + report["rejected"] + report["duplicate"] + report["merged"] == len(records)
     assert (report["rated"], report["rejected"]) == (len(file_run.rated), len(file_run.rejected))
     assert report["rejected_by_reason"] == dict(Counter(r["reason"] for r in file_run.rejected))
     assert set(report["rejected_by_reason"]) <= REASONS
@@ -275,7 +275,7 @@ def test_stream_equals_the_file_driver(spark: Any, stream_settings: Any, records
 
     rated = _consume(stream_settings, stream_settings.topic_rated)
     rejected = _consume(stream_settings, stream_settings.topic_rejected)
-    assert len(rated) + len(rejected) + file_run.report["duplicate"] == len(records)
+    assert len(rated) + len(rejected) + file_run.report["duplicate"] + file_run.report["merged"] == len(records)
     for record in rated:
         check_record("rated-cdr", record.value)
     for record in rejected:  # whatever the fuzzer sent, the rejection is a valid record

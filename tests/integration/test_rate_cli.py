@@ -75,7 +75,7 @@ def test_accounting_is_exact_and_the_reason_mix_is_explained(rate_run: Path, see
     report = json.loads((rate_run / "reconciliation.json").read_text())
     assert report["raw"] == 10_283
     assert report["unexplained"] == 0
-    assert report["raw"] == report["rated"] + report["rejected"] + report["duplicate"]
+    assert report["raw"] == report["rated"] + report["rejected"] + report["duplicate"] + report["merged"]
     assert report["rejected"] == sum(report["rejected_by_reason"].values())
     # The sample's own defects, counted by hand from the raw lines below:
     assert report["rejected_by_reason"] == {

@@ -149,8 +149,9 @@ def test_a_stop_lets_the_batch_in_flight_finish(spark, stream_settings, referenc
     lines = SAMPLE.read_bytes().split(b"\n")[:-1]
     _produce(stream_settings, lines)
     checkpoint = tmp_path / "checkpoint"
-    query = start_stream(spark, stream_settings, catalog, subscribers,
-                         StreamOptions(trigger="0 seconds", max_offsets_per_trigger=150), str(checkpoint))
+    run = start_stream(spark, stream_settings, catalog, subscribers,
+                       StreamOptions(trigger="0 seconds", max_offsets_per_trigger=150), str(checkpoint))
+    query = run.rating
     deadline = time.monotonic() + 120
     while not (query.status["isTriggerActive"] and _batches(checkpoint / "offsets") and query.lastProgress):
         assert time.monotonic() < deadline, "no micro-batch started"
@@ -159,6 +160,7 @@ def test_a_stop_lets_the_batch_in_flight_finish(spark, stream_settings, referenc
     in_flight = max(_batches(checkpoint / "offsets"))
     assert stream.stop_between_batches(query, wait_s=60)
     assert in_flight in _batches(checkpoint / "commits"), f"batch {in_flight} was interrupted"
+    run.stop()  # the sessions query beside it
 
     _drain(spark, stream_settings, reference_data, checkpoint)
     rated = [json.loads(r.value) for r in _consume(stream_settings, stream_settings.topic_rated)]
@@ -201,7 +203,7 @@ def test_real_time_mode_rates_everything_and_leaves_copies_to_billing(spark, bas
     settings = dataclasses.replace(base_settings, topic_raw=f"raw.{suffix}", topic_rated=f"rated.{suffix}",
                                    topic_rejected=f"rejected.{suffix}", topic_parts=f"parts.{suffix}", partitions=2)
     ensure_topics(settings, [TopicSpec(t, 2, {}) for t in (settings.topic_raw, settings.topic_rated,
-                                                             settings.topic_rejected)])
+                                                             settings.topic_rejected, settings.topic_parts)])
     lines = SAMPLE.read_bytes().split(b"\n")[:-1][:1500]
     _produce(settings, lines)
     catalog, subscribers = reference_data
