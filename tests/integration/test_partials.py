@@ -127,13 +127,16 @@ def test_connect_fee_and_first_increment_are_charged_once(spark: Any, tmp_path: 
 
 
 def test_a_hundred_thousand_parts_of_one_session_keep_state_bounded(spark: Any) -> None:
-    """Sequences above the maximum are rejected on their own; the session holds at most MAX_PARTS."""
+    """Sequences above the maximum are rejected on their own; the session holds at most MAX_PARTS. A
+    session_id of two megabytes is rejected with a reason too."""
     parts = [voice(f"many-{n}", START + timedelta(seconds=n), 1, "S-many", n, "intermediate")
              for n in range(1, 100_001)]
-    outcome = assert_same(spark, payloads(parts, 0), CATALOG, SUBSCRIBERS, NOW)
+    huge = voice("huge-id", START, 60, "S" * 2_000_000, 1, "last")
+    outcome = assert_same(spark, payloads([*parts, huge], 0), CATALOG, SUBSCRIBERS, NOW)
     kinds = outcome.kinds()
-    assert kinds["rejected"] == 100_000 - MAX_PARTS
+    assert kinds["rejected"] == 100_000 - MAX_PARTS + 1
     assert (kinds["rated"], kinds["merged"]) == (1, MAX_PARTS - 1)
+    assert outcome.reasons() == {"INVALID_PARTIAL": 100_000 - MAX_PARTS + 1}
 
 
 # -- the stream ----------------------------------------------------------------------------------------

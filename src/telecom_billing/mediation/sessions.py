@@ -93,6 +93,9 @@ def assemble_sessions(parts: DataFrame, rules: SessionRules) -> DataFrame:
 
 
 class SessionAssembler(StatefulProcessor):
+    """One session's state in Spark (`held` parts, the `closed` session it remembers) around `Session`,
+    which judges; a timer re-checks the deadlines while the stream holds either."""
+
     def __init__(self, parts: T.StructType, rules: SessionRules) -> None:
         self.parts_schema = parts
         self.names = [f.name for f in parts.fields]
