@@ -28,6 +28,7 @@ from .contracts.records import KAFKA_COLUMNS
 from .errors import TelecomError, UsageError
 from .infra.kafka_clients import spark_kafka_options, spark_kafka_source_options
 from .infra.settings import Settings
+from .infra.topics import ensure_topics, parts_topic
 from .mediation.dedup import dedup_key, deduplicated, drop_stream_duplicates
 from .mediation.sessions import ASSEMBLED, REJECTED, SessionRules, assemble_sessions, stream_rules
 from .output import to_kafka_records
@@ -174,7 +175,9 @@ class RatingStream:
 def start_stream(spark: SparkSession, settings: Settings, catalog: Catalog, subscribers: list[Subscriber],
                  options: StreamOptions, checkpoint: str) -> RatingStream:
     """Start the rating query, and the sessions query beside it (after it for `--once`), each with its
-    checkpoint (the sessions' in `<checkpoint>/sessions`)."""
+    checkpoint (the sessions' in `<checkpoint>/sessions`). The parts topic between them is the
+    stream's own: created here when missing."""
+    ensure_topics(settings, [parts_topic(settings)])
     ref = Reference.build(spark, catalog, subscribers)
     rating = _start(settings, rating_query_frame(spark, settings, ref, options), options, checkpoint, options.query_name)
     drain = options.trigger == "once"

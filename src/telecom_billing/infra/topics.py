@@ -29,8 +29,13 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_rated, settings.partitions,
                   {"retention.ms": str(settings.rated_retention_ms)}),
         TopicSpec(settings.topic_rejected, settings.partitions, {}),
-        TopicSpec(settings.topic_parts, settings.partitions, {}),
+        parts_topic(settings),
     ]
+
+
+def parts_topic(settings: Settings) -> TopicSpec:
+    """The stream's internal topic: partial records on their way to their session."""
+    return TopicSpec(settings.topic_parts, settings.partitions, {})
 
 
 def admin_client(settings: Settings, timeout_s: float = 15.0) -> Any:
