@@ -1005,7 +1005,12 @@ case("every reason code",
      (voice(msisdn="212699999999"),
       rejected(Reason.UNKNOWN_SUBSCRIBER, "no subscriber 212699999999 active on 2026-11-02", msisdn="212699999999")),
      (voice(msisdn=GHOST_PLAN), rejected(Reason.NO_RATE, "plan GHOST not in catalog hand-1")),
-     (sms(msisdn=VOICE_ONLY), rejected(Reason.NO_RATE, "no rate in plan VOICE_ONLY for sms/national_mobile/peak")))
+     (sms(msisdn=VOICE_ONLY), rejected(Reason.NO_RATE, "no rate in plan VOICE_ONLY for sms/national_mobile/peak")),
+     # Partial records (DESIGN.md 7c): a one-part session, then a part of it after it closed.
+     (voice(session_id="every-S", sequence=1, partial="last"), rated(cdr_id="every-S", partials=1)),
+     (voice(session_id="every-S", sequence=2, partial="intermediate"),
+      rejected(Reason.LATE_PARTIAL, "session closed as every-S (complete)")),
+     (voice(session_id="every-T", sequence=0, partial="last"), rejected(Reason.INVALID_PARTIAL, "sequence: below 1")))
 
 
 @pytest.fixture(scope="module")
