@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +20,7 @@ from ..infra.settings import Settings
 CDR_COLUMNS: tuple[str, ...] = tuple(name for name, _ in RATED_FIELDS if name != FIELD)
 # Added by rated-cdr 1.1 (partial records): absent from a 1.0 record, which is whole.
 _ADDED = {"partials", "incomplete", "missing", "last_missing"}
-_FIELDS = itemgetter(*(c for c in CDR_COLUMNS if c not in _ADDED))
+_MISSING = CDR_COLUMNS.index("missing")
 
 
 def period_cdrs(settings: Settings, manifest: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
@@ -41,12 +40,13 @@ def period_cdrs(settings: Settings, manifest: dict[str, Any]) -> Iterator[tuple[
 
 
 def _columns(record: dict[str, Any]) -> tuple[Any, ...]:
-    """The record's `CDR_COLUMNS` (`missing` as text: its sequences joined by `,`)."""
-    missing = record.get("missing")
-    added = {name: record.get(name) for name in _ADDED} | {"missing": None if missing is None else
-                                                           ",".join(str(s) for s in missing)}
-    given = dict(zip((c for c in CDR_COLUMNS if c not in _ADDED), _FIELDS(record), strict=True))
-    return tuple({**given, **added}[c] for c in CDR_COLUMNS)
+    """The record's `CDR_COLUMNS` (`missing` as text: its sequences joined by `,`); KeyError or
+    TypeError for what is not a rated CDR (its first column, `cdr_id`, is looked up first)."""
+    values = [record.get(c) if c in _ADDED else record[c] for c in CDR_COLUMNS]
+    missing = values[_MISSING]
+    if missing is not None:
+        values[_MISSING] = ",".join(str(s) for s in missing)
+    return tuple(values)
 
 
 def _values(settings: Settings, source: dict[str, Any]) -> Iterator[bytes | str]:
