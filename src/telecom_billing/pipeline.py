@@ -40,7 +40,6 @@ from .mediation.msisdn import check_msisdns, normalize_msisdns
 from .mediation.numbers import parse_numbers
 from .mediation.partials import SESSION_COLUMNS, check_partial
 from .mediation.sessions import ASSEMBLED, FILE_RULES, SessionRules, assemble_sessions
-from .mediation.sessions import DUPLICATE as PART_DUPLICATE
 from .mediation.timestamps import check_event_time, check_future, clock, parse_event_time, with_local_time
 from .mediation.usage import measure_usage
 from .outcome import decide
@@ -84,12 +83,6 @@ MEDIATED_COLUMNS = (
 # What a part carries on `cdr.parts` from the rating query to the sessions query (stream.py): what
 # its session, rating and the output need. The rest of `MEDIATED_COLUMNS` is known for a part that got
 # there: it passed every check of mediation (`parts_from_json`).
-PART_COLUMNS = (
-    "text", "topic", "partition", "offset", "timestamp", "cdr_id", "known_msisdn", "source_format", "record_type",
-    "layout", "field_states", "event_time", "msisdn", "other_party", "direction", "duration_sec", "bytes_up",
-    "bytes_down", "quantity", "cell_id", "technology", "visited_country", "plan_id", "plan_index", "local_date",
-    "local_weekday", "local_minute", "processed_at", "checks_passed", "session_id", "sequence", "partial",
-)
 PART_SCHEMA = (
     "text string, topic string, partition int, offset bigint, timestamp timestamp, cdr_id string, "
     "known_msisdn string, source_format string, record_type string, layout int, field_states bigint, "
@@ -98,6 +91,7 @@ PART_SCHEMA = (
     "plan_index int, local_date date, local_weekday int, local_minute int, processed_at string, checks_passed int, "
     "session_id string, sequence bigint, partial string"
 )
+PART_COLUMNS = tuple(field.split()[0] for field in PART_SCHEMA.split(", "))
 
 Stage = Callable[[DataFrame], DataFrame]
 
@@ -148,9 +142,15 @@ def rate(mediated: DataFrame, ref: Reference) -> DataFrame:
     return mediated
 
 
+def session_part() -> Column:
+    """A part that passed every check of mediation, its own included: it goes to its session once
+    deduplication by `cdr_id` has let it through (the stream drops the copies, `rate_batch` marks them)."""
+    return F.col("part") & deduplicated()
+
+
 def to_sessions() -> Column:
-    """A part that passed its own checks and deduplication by `cdr_id`: its session judges it."""
-    return F.col("part") & deduplicated() & ~F.col("duplicate")
+    """`session_part` and not a copy: its session judges it (`rate_batch`)."""
+    return session_part() & ~F.col("duplicate")
 
 
 def judge_parts(ranked: DataFrame, rules: SessionRules) -> DataFrame:
@@ -158,7 +158,7 @@ def judge_parts(ranked: DataFrame, rules: SessionRules) -> DataFrame:
     (`part_outcome`, `mediation.sessions`; null for the rest). Whole records go around the sessions."""
     parts = ranked.where(to_sessions()).drop("duplicate")
     rest = ranked.where(~to_sessions()).withColumn("part_outcome", F.lit(None).cast("string"))
-    judged = assemble_sessions(parts, rules).withColumn("duplicate", F.col("part_outcome") == PART_DUPLICATE)
+    judged = assemble_sessions(parts, rules).withColumn("duplicate", F.col("part_outcome") == DUPLICATE)
     return rest.unionByName(judged)
 
 

@@ -24,15 +24,15 @@ from pyspark.sql.streaming import StreamingQueryListener
 
 from .contracts.chains import RECYCLE_RUN, header
 from .contracts.limits import MAX_RECORD_BYTES
-from .contracts.records import KAFKA_COLUMNS
+from .contracts.records import KAFKA_COLUMNS, REJECTED
 from .errors import TelecomError, UsageError
 from .infra.kafka_clients import spark_kafka_options, spark_kafka_source_options
 from .infra.settings import Settings
 from .infra.topics import ensure_topics, parts_topic
-from .mediation.dedup import dedup_key, deduplicated, drop_stream_duplicates
-from .mediation.sessions import ASSEMBLED, REJECTED, SessionRules, assemble_sessions, stream_rules
+from .mediation.dedup import dedup_key, drop_stream_duplicates
+from .mediation.sessions import ASSEMBLED, SessionRules, assemble_sessions, stream_rules
 from .output import to_kafka_records
-from .pipeline import Reference, mediate, parts_from_json, rate
+from .pipeline import Reference, mediate, parts_from_json, rate, session_part
 from .refdata.catalog import Catalog
 from .refdata.subscribers import Subscriber
 
@@ -83,7 +83,7 @@ def rating_query_frame(spark: SparkSession, settings: Settings, ref: Reference, 
     if not options.real_time:  # real-time mode runs stateless queries only: billing drops the copies
         mediated = drop_stream_duplicates(mediated.withColumn("dedup_key", dedup_key()), options.dedup_window)
     return to_kafka_records(rate(mediated, ref), settings.topic_rated, settings.topic_rejected,
-                            parts=(settings.topic_parts, deduplicated() & F.col("part")))
+                            parts=(settings.topic_parts, session_part()))
 
 
 def sessions_query_frame(spark: SparkSession, settings: Settings, ref: Reference, options: StreamOptions,

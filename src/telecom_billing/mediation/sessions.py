@@ -31,11 +31,14 @@ from pyspark.sql import types as T
 from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
 
 from ..contracts.reasons import Reason
+from ..contracts.records import DUPLICATE, MERGED, REJECTED
 from ..infra.settings import interval_us
 from .columns import problem
 from .partials import LAST
 
-ASSEMBLED, MERGED, DUPLICATE, REJECTED = "assembled", "merged", "duplicate", "rejected"
+# A part's `part_outcome`: the outcomes of contracts.records, or `assembled`: the first part of an
+# assembled CDR, which it carries (its outcome is the CDR's: rated or rejected).
+ASSEMBLED = "assembled"
 SESSION_KEY = ("msisdn", "session_id")
 # The fields the parts of a session share (besides the key), in the order RULES.md checks them.
 SHARED_FIELDS = ("record_type", "other_party", "direction", "visited_country")
