@@ -14,7 +14,7 @@ import yaml
 
 from telecom_billing.contracts.records import SERVICES
 from telecom_billing.errors import TelecomError
-from telecom_billing.refdata.catalog import ANY, Catalog, CatalogError, load_catalog
+from telecom_billing.refdata.catalog import ANY, Cap, Catalog, CatalogError, load_catalog
 from telecom_billing.refdata.subscribers import (
     Subscriber,
     SubscriberError,
@@ -289,7 +289,41 @@ ERRORS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("empty zone", lambda d: d["zones"].update(fixed=[]), "zones.fixed: has no prefixes"),
     ("negative grace days", lambda d: d.update(grace_days=-1), "grace_days: must be an integer from 0 to 366"),
     ("grace days as text", lambda d: d.update(grace_days="3"), "grace_days: must be an integer from 0 to 366"),
+    # usage alerts (DESIGN.md 7d, BILLING.md section 12)
+    ("thresholds not a mapping", lambda d: d["plans"][0].update(thresholds=[80]), "plans[P].thresholds: must be a mapping"),
+    ("unknown threshold key", lambda d: d["plans"][0].update(thresholds={"roaming_cap": {}}), "unknown key 'roaming_cap'"),
+    ("percent zero", lambda d: d["plans"][0].update(thresholds={"allowance_alerts": [0, 100]}),
+     "plans[P].thresholds.allowance_alerts: percentages must be whole numbers from 1 to 1000, got the YAML number 0"),
+    ("percent as text", lambda d: d["plans"][0].update(thresholds={"allowance_alerts": ["80%"]}),
+     "whole numbers from 1 to 1000, got '80%'"),
+    ("percent as float", lambda d: d["plans"][0].update(thresholds={"allowance_alerts": [80.5]}),
+     "got the YAML number 80.5"),
+    ("percent twice", lambda d: d["plans"][0].update(thresholds={"allowance_alerts": [80, 80]}),
+     "a percentage is listed twice"),
+    ("cap as float", lambda d: d["plans"][0].update(thresholds={"spending_cap": {"amount": 300.0}}),
+     "plans[P].thresholds.spending_cap.amount: must be a decimal string"),
+    ("cap zero", lambda d: d["plans"][0].update(thresholds={"spending_cap": {"amount": "0.00"}}),
+     "spending_cap.amount: must be above zero"),
+    ("cap without amount", lambda d: d["plans"][0].update(thresholds={"spending_cap": {"alerts": [80]}}),
+     "spending_cap: missing key 'amount'"),
+    ("roaming cap percent", lambda d: d.update(roaming_data_cap={"amount": "500.00", "alerts": [1001]}),
+     "roaming_data_cap.alerts: percentages must be whole numbers from 1 to 1000, got the YAML number 1001"),
+    ("roaming cap not a mapping", lambda d: d.update(roaming_data_cap="500.00"), "roaming_data_cap: must be a mapping"),
 ]
+
+
+def test_alert_thresholds_default_to_80_and_100_percent(tmp_path: Path) -> None:
+    """DESIGN.md 7d: `allowance_alerts` is [80, 100] unless said; no cap unless said; a cap's alerts
+    default to [80, 100]; an empty list alerts nothing."""
+    plain = load_with(tmp_path, lambda d: None)
+    plan = next(iter(plain.plans.values()))
+    assert (plan.allowance_alerts, plan.spending_cap, plain.roaming_data_cap) == ((80, 100), None, None)
+    capped = load_with(tmp_path, lambda d: (d["plans"][0].update(thresholds={
+        "allowance_alerts": [], "spending_cap": {"amount": "300.00"}}), d.update(roaming_data_cap={
+            "amount": "500.5", "alerts": [100, 50]})))
+    plan = next(iter(capped.plans.values()))
+    assert (plan.allowance_alerts, plan.spending_cap) == ((), Cap(Decimal("300.00"), (80, 100)))
+    assert capped.roaming_data_cap == Cap(Decimal("500.5"), (50, 100))
 
 
 @pytest.mark.parametrize(("change", "expected"), [(c, e) for _, c, e in ERRORS], ids=[n for n, _, _ in ERRORS])

@@ -50,10 +50,14 @@ _TOP_KEYS = (
     "roaming_zones",
     "plans",
 )
-_OPTIONAL_TOP_KEYS = ("grace_days",)
+_OPTIONAL_TOP_KEYS = ("grace_days", "roaming_data_cap")
 DEFAULT_GRACE_DAYS = 3  # DESIGN.md section 7a
+DEFAULT_ALERTS = (80, 100)  # DESIGN.md section 7d: percentages alerted when a catalog does not say
+MAX_ALERT_PERCENT = 1000
 _BAND_KEYS = ("name", "days", "start", "end")
-_PLAN_KEYS = ("id", "monthly_fee", "rates", "allowances")
+_PLAN_KEYS = ("id", "monthly_fee", "rates", "allowances", "thresholds")
+_THRESHOLD_KEYS = ("allowance_alerts", "spending_cap")
+_CAP_KEYS = ("amount", "alerts")
 _RATE_KEYS = ("service", "zone", "band", "price", "per", "increments", "connect_fee")
 _ALLOWANCE_KEYS = ("name", "service", "zones", "quantity")
 
@@ -94,11 +98,22 @@ class Allowance:
 
 
 @dataclass(frozen=True)
+class Cap:
+    """A spending cap (DESIGN.md 7d): alerts at these percentages of `amount`, in the catalog's currency."""
+
+    amount: Decimal
+    alerts: tuple[int, ...] = DEFAULT_ALERTS
+
+
+@dataclass(frozen=True)
 class Plan:
     id: str
     monthly_fee: Decimal
     rates: tuple[Rate, ...]
     allowances: tuple[Allowance, ...]
+    # DESIGN.md 7d: the percentages of every allowance that are alerted, and the usage spending cap
+    allowance_alerts: tuple[int, ...] = DEFAULT_ALERTS
+    spending_cap: Cap | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,7 @@ class Catalog:
     roaming_zones: dict[str, tuple[str, ...]]
     plans: dict[str, Plan]
     grace_days: int = DEFAULT_GRACE_DAYS  # days after a period's end until its invoices can be final
+    roaming_data_cap: Cap | None = None  # DESIGN.md 7d: data charges in roaming zones, before allowances
 
     def zone_names(self) -> tuple[str, ...]:
         """Every zone a CDR can be given: prefix zones, roaming zones, `home`, `incoming`."""
@@ -248,6 +264,8 @@ class _Parser:
             roaming_zones=roaming,
             plans=plans,
             grace_days=grace_days,
+            roaming_data_cap=self.cap(top["roaming_data_cap"], "roaming_data_cap") if "roaming_data_cap" in top
+            else None,
         )
 
     def timezone(self, value: Any) -> str:
@@ -423,8 +441,34 @@ class _Parser:
             for name in names:
                 if names.count(name) > 1:
                     raise self.fail(f"{where}.allowances[{name}]", "duplicate allowance name")
-            plans[plan_id] = Plan(id=plan_id, monthly_fee=fee, rates=rates, allowances=allowances)
+            thresholds = self.mapping(raw.get("thresholds") or {}, f"{where}.thresholds", _THRESHOLD_KEYS, ())
+            alerts = self.percentages(thresholds.get("allowance_alerts", list(DEFAULT_ALERTS)),
+                                      f"{where}.thresholds.allowance_alerts")
+            cap = thresholds.get("spending_cap")
+            plans[plan_id] = Plan(id=plan_id, monthly_fee=fee, rates=rates, allowances=allowances,
+                                  allowance_alerts=alerts,
+                                  spending_cap=None if cap is None else self.cap(cap, f"{where}.thresholds.spending_cap"))
         return plans
+
+    # -- alert thresholds (DESIGN.md 7d) -----------------------------------------------------
+
+    def cap(self, value: Any, where: str) -> Cap:
+        raw = self.mapping(value, where, _CAP_KEYS, ("amount",))
+        amount = self.money(raw["amount"], f"{where}.amount")
+        if amount <= 0:
+            raise self.fail(f"{where}.amount", f"must be above zero, got {raw['amount']!r}")
+        return Cap(amount=amount, alerts=self.percentages(raw.get("alerts", list(DEFAULT_ALERTS)), f"{where}.alerts"))
+
+    def percentages(self, value: Any, where: str) -> tuple[int, ...]:
+        """Alert percentages: whole numbers from 1 to MAX_ALERT_PERCENT, each once (an empty list: no alert)."""
+        items = self.sequence(value, where)
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= MAX_ALERT_PERCENT:
+                raise self.fail(where, f"percentages must be whole numbers from 1 to {MAX_ALERT_PERCENT}, "
+                                       f"got {_describe(item)}")
+        if len(set(items)) != len(items):
+            raise self.fail(where, "a percentage is listed twice")
+        return tuple(sorted(items))
 
     def service(self, value: Any, where: str) -> str:
         if not isinstance(value, str) or value not in SERVICES:
