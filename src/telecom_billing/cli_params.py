@@ -38,7 +38,7 @@ BOOTSTRAP_SERVERS = Option(("--bootstrap-servers",), {
     "help": "Kafka bootstrap servers (env TELECOM_BOOTSTRAP_SERVERS, default localhost:9092)"})
 MASTER = Option(("--master",), {
     "dest": "spark_master", "default": None, "help": "Spark master (env TELECOM_SPARK_MASTER, default local[2])"})
-CHECKPOINT_DIR = _path("--checkpoint-dir", "the rating stream's checkpoint folder (env TELECOM_CHECKPOINT_DIR)",
+CHECKPOINT_DIR = _path("--checkpoint-dir", "the streaming jobs' checkpoints: rating/ and monitor/ in it (env TELECOM_CHECKPOINT_DIR)",
                        dest="checkpoint_dir")
 
 

@@ -62,7 +62,8 @@ class StreamOptions:
         return self.trigger.startswith("realtime:")
 
 
-def _kafka_reader(spark: SparkSession, settings: Settings, topic: str, options: StreamOptions) -> Any:
+def kafka_reader(spark: SparkSession, settings: Settings, topic: str, options: StreamOptions) -> Any:
+    """A Kafka source of `topic` with the stream's options (where to start, how much per batch)."""
     reader = (spark.readStream.format("kafka").options(**spark_kafka_source_options(settings))
               .option("subscribe", topic)
               .option("startingOffsets", options.starting_offsets)
@@ -76,7 +77,7 @@ def rating_query_frame(spark: SparkSession, settings: Settings, ref: Reference, 
     """The rating query's (topic, key, value, headers) records for the Kafka sink: `cdr.raw` ->
     `cdr.rated`, `cdr.rejected`, and `cdr.parts` for the parts of partial records."""
     # A recycled copy's run (header `recycle_run`) is part of its deduplication key.
-    raw = _kafka_reader(spark, settings, settings.topic_raw, options).option("includeHeaders", "true").load().select(
+    raw = kafka_reader(spark, settings, settings.topic_raw, options).option("includeHeaders", "true").load().select(
         *KAFKA_COLUMNS, header(F.col("headers"), RECYCLE_RUN).alias("recycle_run"))
     now = F.current_timestamp()  # one value per micro-batch
     mediated = mediate(raw, ref, now, carry=("recycle_run",))
@@ -90,7 +91,7 @@ def sessions_query_frame(spark: SparkSession, settings: Settings, ref: Reference
                          rules: SessionRules) -> DataFrame:
     """The sessions query's records for the Kafka sink: `cdr.parts` -> the sessions' verdicts and
     assembled CDRs -> `cdr.rated`, `cdr.rejected` (RULES.md section 18)."""
-    values = _kafka_reader(spark, settings, settings.topic_parts, options).load().select("value")
+    values = kafka_reader(spark, settings, settings.topic_parts, options).load().select("value")
     parts = parts_from_json(values).withWatermark("event_ts", "0 seconds")
     judged = assemble_sessions(parts, rules).where(F.col("part_outcome").isin(ASSEMBLED, REJECTED))
     return to_kafka_records(rate(judged, ref), settings.topic_rated, settings.topic_rejected)
@@ -179,7 +180,7 @@ def start_stream(spark: SparkSession, settings: Settings, catalog: Catalog, subs
     stream's own: created here when missing."""
     ensure_topics(settings, [parts_topic(settings)])
     ref = Reference.build(spark, catalog, subscribers)
-    rating = _start(settings, rating_query_frame(spark, settings, ref, options), options, checkpoint, options.query_name)
+    rating = start_query(settings, rating_query_frame(spark, settings, ref, options), options, checkpoint, options.query_name)
     drain = options.trigger == "once"
     rules = stream_rules(settings.partial_timeout, drain)
     # Sessions need state: never real-time mode, whose queries are stateless.
@@ -187,7 +188,7 @@ def start_stream(spark: SparkSession, settings: Settings, catalog: Catalog, subs
 
     def start_sessions() -> StreamingQuery:
         frame = sessions_query_frame(spark, settings, ref, session_options, rules)
-        return _start(settings, frame, session_options, sessions_checkpoint(checkpoint),
+        return start_query(settings, frame, session_options, sessions_checkpoint(checkpoint),
                       f"{options.query_name}-sessions", no_data_batches=True)
 
     return RatingStream(rating, start_sessions, drain)
@@ -197,8 +198,9 @@ def sessions_checkpoint(checkpoint: str) -> str:
     return str(Path(checkpoint) / "sessions")
 
 
-def _start(settings: Settings, frame: DataFrame, options: StreamOptions, checkpoint: str, name: str,
+def start_query(settings: Settings, frame: DataFrame, options: StreamOptions, checkpoint: str, name: str,
            no_data_batches: bool = False) -> StreamingQuery:
+    """Start `frame` (topic, key, value[, headers] records) into a Kafka sink, checkpointed."""
     spark = frame.sparkSession
     writer = (frame.writeStream.format("kafka").options(**spark_kafka_options(settings))
               .option("kafka.compression.type", "lz4")
@@ -229,9 +231,10 @@ def _start(settings: Settings, frame: DataFrame, options: StreamOptions, checkpo
         spark.conf.set(NO_DATA_BATCHES, before)
 
 
-def run_until_stopped(stream: RatingStream, out: Callable[[str], None] = print,
+def run_until_stopped(stream: RatingStream | StreamingQuery, out: Callable[[str], None] = print,
                       stop_wait_s: float = STOP_WAIT_S) -> None:
-    """Wait for the stream; SIGTERM / SIGINT stop its queries between two micro-batches (`stop_between_batches`)."""
+    """Wait for the stream (the rating stream's queries, or one query); SIGTERM / SIGINT stop its
+    queries between two micro-batches (`stop_between_batches`)."""
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -242,7 +245,7 @@ def run_until_stopped(stream: RatingStream, out: Callable[[str], None] = print,
     try:
         while stream.isActive and stream.exception() is None and not stop.is_set():
             stream.awaitTermination(1)
-        for query in stream.queries:  # one failed, or a stop: the other stops too
+        for query in stream.queries if isinstance(stream, RatingStream) else [stream]:  # one failed, or a stop
             if query.isActive and not stop_between_batches(query, stop_wait_s) and stop_wait_s > 0:
                 out(f"a batch was still running after {stop_wait_s:.0f} s: stopped in it (what it wrote is written "
                     "again at the next start; billing bills a CDR once)")

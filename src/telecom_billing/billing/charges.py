@@ -236,6 +236,8 @@ class Allowances:
     levels: tuple[int, ...]
     # plan -> service -> zone -> allowance ids a CDR may draw from, in plan order (one per level)
     candidates: dict[str, dict[str, dict[str, tuple[int, ...]]]]
+    # plan -> the ids of its allowances, in plan order
+    of_plan: dict[str, tuple[int, ...]]
 
     @classmethod
     def of(cls, catalog: Catalog) -> Allowances:
@@ -243,8 +245,10 @@ class Allowances:
         quantities: list[int] = []
         levels: list[int] = []
         candidates: dict[str, dict[str, dict[str, tuple[int, ...]]]] = {}
+        of_plan: dict[str, tuple[int, ...]] = {}
         for plan in catalog.plans.values():
             first = len(names)
+            of_plan[plan.id] = tuple(range(first, first + len(plan.allowances)))
             for level, allowance in zip(allowance_levels(plan), plan.allowances, strict=True):
                 names.append(allowance.name)
                 quantities.append(allowance.quantity)
@@ -253,7 +257,7 @@ class Allowances:
                 for zone in allowance.zones:
                     zones = candidates.setdefault(plan.id, {}).setdefault(allowance.service, {})
                     zones[zone] = (*zones.get(zone, ()), first + offset)
-        return cls(tuple(names), tuple(quantities), tuple(levels), candidates)
+        return cls(tuple(names), tuple(quantities), tuple(levels), candidates, of_plan)
 
     @property
     def depth(self) -> int:

@@ -19,6 +19,7 @@ MANIFEST = "1.0"  # manifest.json of a period folder
 RERATE_MANIFEST = "1.0"  # manifest.json of a rerating folder
 RERATE_CHANGE = "1.0"  # each line of a rerating folder's changes.jsonl
 ADJUSTMENT = "1.0"  # each line of a rerating folder's adjustments.jsonl (credit and debit notes)
+ALERT = "1.0"  # subscriber.alerts: a usage alert of the monitor (DESIGN.md 7d)
 
 # The field every artifact carries.
 FIELD = "schema_version"

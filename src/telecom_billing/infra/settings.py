@@ -30,6 +30,8 @@ class Settings:
     topic_rejected: str = "cdr.rejected"
     # The stream's own topic of partial records waiting for their session (RULES.md section 18).
     topic_parts: str = "cdr.parts"
+    # The usage monitor's alerts (DESIGN.md 7d).
+    topic_alerts: str = "subscriber.alerts"
     partitions: int = 6
     # cdr.rated must outlive a billing period and its late corrections: 62 days.
     rated_retention_ms: int = 62 * 24 * 3600 * 1000
@@ -63,6 +65,11 @@ class Settings:
     def rating_checkpoint(self) -> Path:
         """The rating stream's checkpoint (billing reads it to learn how far the stream got)."""
         return self.checkpoint_dir / "rating"
+
+    @property
+    def monitor_checkpoint(self) -> Path:
+        """The usage monitor's checkpoint (its state: what each subscriber used in each open period)."""
+        return self.checkpoint_dir / "monitor"
 
     @property
     def invoices_dir(self) -> Path:

@@ -22,14 +22,16 @@ class TopicSpec:
 
 
 def pipeline_topics(settings: Settings) -> list[TopicSpec]:
-    """cdr.raw, cdr.rated (kept for a whole billing period and more), cdr.rejected, and the stream's
-    own cdr.parts (partial records waiting for their session, RULES.md section 18)."""
+    """cdr.raw, cdr.rated (kept for a whole billing period and more), cdr.rejected, the stream's
+    own cdr.parts (partial records waiting for their session, RULES.md section 18), and the usage
+    monitor's subscriber.alerts (DESIGN.md 7d)."""
     return [
         TopicSpec(settings.topic_raw, settings.partitions, {}),
         TopicSpec(settings.topic_rated, settings.partitions,
                   {"retention.ms": str(settings.rated_retention_ms)}),
         TopicSpec(settings.topic_rejected, settings.partitions, {}),
         parts_topic(settings),
+        TopicSpec(settings.topic_alerts, settings.partitions, {}),
     ]
 
 
