@@ -2,8 +2,8 @@
 
 `check_tree` finds every artifact under a folder by its file name and folder; `conftest.py` runs it
 over all the test session's temporary folders at the end of the run, so every artifact the
-pipeline wrote during the tests is checked. Records read from `cdr.rated` and `cdr.rejected` are checked with `check_record` where the
-tests read them.
+pipeline wrote during the tests is checked. Records read from `cdr.rated`, `cdr.rejected` and
+`subscriber.alerts` are checked with `check_record` where the tests read them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ VERSIONS = {
     "rerate-manifest": schemas.RERATE_MANIFEST,
     "rerate-change": schemas.RERATE_CHANGE,
     "adjustment": schemas.ADJUSTMENT,
+    "alert": schemas.ALERT,
 }
 JSONL = {"invoices.jsonl": "invoice", "changes.jsonl": "rerate-change", "adjustments.jsonl": "adjustment",
          "rated.jsonl": "rated-cdr", "rejected.jsonl": "rejected-cdr"}

@@ -2,9 +2,9 @@
 
 `read_records` decides where to start and when to stop (like `tail`: the last records of the
 topic, or everything from the beginning, optionally following new ones); `render` turns a
-record of `cdr.raw`, `cdr.rated` or `cdr.rejected` into one readable line, or a JSON line for
-piping. Rendering never raises: a payload that is not UTF-8, not JSON or not the expected shape
-is shown as escaped text.
+record of `cdr.raw`, `cdr.rated`, `cdr.rejected` or `subscriber.alerts` (the usage monitor's
+alerts, DESIGN.md 7d) into one readable line, or a JSON line for piping. Rendering never raises: a
+payload that is not UTF-8, not JSON or not the expected shape is shown as escaped text.
 """
 
 from __future__ import annotations
@@ -114,6 +114,17 @@ def _rejected_line(r: dict[str, Any]) -> str:
             f"raw={_one_line(shown, RAW_WIDTH)}")
 
 
+def _alert_line(r: dict[str, Any]) -> str:
+    """`<event_time> <msisdn> 2026-10   80% allowance voice_national: 14400 of 18000 seconds (by cdr-1)`:
+    the crossing CDR's time, the subscriber, the period, the threshold reached, of what, and by which
+    CDR. A cap's name is its kind (BILLING.md section 12): shown once."""
+    kind, name = _field(r, "kind"), _field(r, "name")
+    what = kind if name == kind else f"{kind} {name}"
+    return (f"{_field(r, 'event_time'):<27} {_field(r, 'msisdn'):<13} {_field(r, 'period'):<7} "
+            f"{_field(r, 'percent'):>4}% {what}: {_field(r, 'used')} of {_field(r, 'limit')} {_field(r, 'unit')} "
+            f"(by {_field(r, 'triggered_by')})")
+
+
 def _raw_line(record: Record, parsed: Any) -> str:
     where = f"p{record.partition}@{record.offset}"
     key = _text(record.key) if record.key is not None else "-"
@@ -126,7 +137,7 @@ def _raw_line(record: Record, parsed: Any) -> str:
 
 
 def render(record: Record, kind: str, as_json: bool = False) -> str:
-    """One line for a record of a topic of `kind` (raw, rated or rejected); never raises."""
+    """One line for a record of a topic of `kind` (raw, rated, rejected or alerts); never raises."""
     try:
         parsed = _parsed(record.value)
         if as_json:
@@ -137,6 +148,8 @@ def render(record: Record, kind: str, as_json: bool = False) -> str:
             return _rated_line(parsed)
         if kind == "rejected" and isinstance(parsed, dict):
             return _rejected_line(parsed)
+        if kind == "alerts" and isinstance(parsed, dict):
+            return _alert_line(parsed)
         return _raw_line(record, parsed)
     except Exception:  # a payload of an unforeseen shape: show it rather than stop tailing
         return f"p{record.partition}@{record.offset} {_one_line(repr(record.value), RAW_WIDTH)}"

@@ -22,6 +22,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from alert_scenarios import PERIOD, alert_catalog, in_billing_order, month_of_usage
 from reference.alerts import alerts as reference_alerts
 from reference.billing import MAIN, OTHER, rated_cdr
+from schema_check import check_record
 from telecom_billing.billing import charges, invoices, job
 from telecom_billing.billing.period import Period
 from telecom_billing.infra.settings import Settings, load_settings
@@ -61,6 +62,7 @@ def _alerts(settings: Settings, wait_ms: int = 5000) -> list[dict[str, Any]]:
                              group_id=None)
     values = []
     for message in consumer:
+        check_record("alert", message.value)  # the published schema (schemas/alert/v1.json)
         alert = json.loads(message.value)
         assert message.key.decode() == alert["msisdn"]
         values.append(alert)

@@ -76,4 +76,5 @@ REJECTED_NAMES: tuple[str, ...] = tuple(name for name, _ in REJECTED_FIELDS)
 
 # UTC instants on rated and rejected records: 2026-10-01T00:00:37.000000Z (RULES.md section 7).
 TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"
+PYTHON_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # TIME_FORMAT in Python's words (strftime, strptime)
 

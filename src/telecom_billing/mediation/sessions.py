@@ -31,7 +31,7 @@ from pyspark.sql import types as T
 from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
 
 from ..contracts.reasons import Reason
-from ..contracts.records import DUPLICATE, MERGED, REJECTED
+from ..contracts.records import DUPLICATE, MERGED, PYTHON_TIME_FORMAT, REJECTED
 from ..infra.settings import interval_us
 from .columns import problem
 from .partials import LAST
@@ -45,7 +45,6 @@ SHARED_FIELDS = ("record_type", "other_party", "direction", "visited_country")
 USAGE_FIELDS = ("duration_sec", "bytes_up", "bytes_down", "quantity")
 _CLOSED = T.StructType([T.StructField("cdr_id", T.StringType()), T.StructField("complete", T.BooleanType()),
                         T.StructField("seen", T.ArrayType(T.LongType())), T.StructField("latest_us", T.LongType())])
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # contracts.records.TIME_FORMAT, in Python's words
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -165,7 +164,7 @@ class _Clock:
         watermark = int(timer_values.getCurrentWatermarkInMs())
         self.watermark_us = watermark * 1000 if rules.streaming and watermark > 0 else None
         self.stamp = None if not rules.streaming else \
-            datetime.fromtimestamp(self.now_ms / 1000, UTC).strftime(_TIME_FORMAT)
+            datetime.fromtimestamp(self.now_ms / 1000, UTC).strftime(PYTHON_TIME_FORMAT)
 
     def reached(self, instant_us: int) -> bool:
         return self.watermark_us is not None and self.watermark_us >= instant_us
@@ -274,7 +273,7 @@ def _latest_us(parts: list[dict[str, Any]]) -> int:
 
 
 def _instant_us(text: str) -> int:
-    return (datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+    return (datetime.strptime(text, PYTHON_TIME_FORMAT).replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 
 
 def _decided(part: dict[str, Any], outcome: str, clock: _Clock) -> dict[str, Any]:

@@ -25,9 +25,11 @@ from ..billing.live import cutoff
 from ..billing.period import Period
 from ..contracts import schemas
 from ..contracts.limits import MAX_UNITS, MONEY_SCALE
+from ..contracts.records import PYTHON_TIME_FORMAT
 from ..refdata.catalog import Cap, Catalog
 
 ALLOWANCE, SPENDING_CAP, ROAMING_DATA_CAP = "allowance", "spending_cap", "roaming_data_cap"
+ALERT_KINDS = (ALLOWANCE, SPENDING_CAP, ROAMING_DATA_CAP)
 UNITS = {"voice": "seconds", "sms": "messages", "data": "bytes"}  # an allowance's quantity (DESIGN.md 5)
 # The keys of an alert on `subscriber.alerts`, in this order.
 ALERT_FIELDS = ("schema_version", "alert_id", "msisdn", "period", "kind", "name", "percent", "used", "limit", "unit",
@@ -194,7 +196,8 @@ class AlertRules:
                unit: str) -> dict[str, Any]:
         return dict(zip(ALERT_FIELDS, (
             schemas.ALERT, alert_id(usage.msisdn, period.label, kind, name, percent), usage.msisdn, period.label,
-            kind, name, percent, used, limit, unit, usage.cdr_id, usage.event_time, usage.rated_at), strict=True))
+            kind, name, percent, used, limit, unit, usage.cdr_id, usage.instant.strftime(PYTHON_TIME_FORMAT), usage.rated_at),
+            strict=True))
 
 
 def alert_id(msisdn: str, period: str, kind: str, name: str, percent: int) -> str:
