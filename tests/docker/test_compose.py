@@ -33,10 +33,11 @@ VENV_PYTHON = "/opt/venv/bin/python"
 SPARK_CLASS = "/opt/spark/bin/spark-class"
 # What Spark's launcher (spark-class) reads for the standalone master and worker daemons.
 SPARK_DAEMON_ENV = {"SPARK_MASTER_OPTS", "SPARK_WORKER_OPTS", "SPARK_DAEMON_JAVA_OPTS", "SPARK_DAEMON_MEMORY"}
-DEFAULT_SERVICES = {"kafka", "topic-init", "output-init", "producer", "rating-job", "billing-job", "postgres"}
+DEFAULT_SERVICES = {"kafka", "topic-init", "output-init", "producer", "rating-job", "usage-monitor", "billing-job",
+                    "postgres"}
 CLUSTER_SERVICES = {"spark-master", "spark-worker"}
 # Services whose process is the project's code (`telecom ...` or one of its thin entry scripts).
-PROJECT_CODE_SERVICES = {"topic-init", "producer", "rating-job", "billing-job"}
+PROJECT_CODE_SERVICES = {"topic-init", "producer", "rating-job", "usage-monitor", "billing-job"}
 
 # Runs an entry script with `telecom_billing.cli.main` replaced by a recorder, and prints the
 # argv the script hands to `telecom`: proof that the script is a thin entry point, and the
@@ -194,7 +195,7 @@ def test_every_service_command_is_an_entry_point_whose_flags_parse(
 def test_entry_points_map_to_their_subcommands(services: dict[str, dict[str, Any]],
                                                image_of: dict[str, dict[str, Any]]) -> None:
     expected = {"topic-init": ["topics", "create"], "producer": ["produce"], "rating-job": ["stream"],
-                "billing-job": ["bill"]}
+                "usage-monitor": ["monitor"], "billing-job": ["bill"]}
     for name, prefix in expected.items():
         service = services[name]
         args = telecom_argv(name, container_argv(service, image_of[name]), image_of[name],
@@ -250,7 +251,7 @@ def test_topics_are_those_of_telecom_topics_create(services: dict[str, dict[str,
     defaults = Settings()
     expected = pipeline_topics(defaults)
     assert [t.name for t in expected] == [defaults.topic_raw, defaults.topic_rated, defaults.topic_rejected,
-                                          defaults.topic_parts]
+                                          defaults.topic_parts, defaults.topic_alerts]
     for name in PROJECT_CODE_SERVICES:
         settings = settings_of(services[name], image_of[name])
         assert pipeline_topics(settings) == expected, f"{name} sees other topics, partitions or retention"

@@ -9,6 +9,8 @@ stack from the host, in order:
 2. generated CDRs come out rated on cdr.rated (`telecom tail` on the host port, and Kafka's console
    consumer inside the broker's container);
 3. `docker compose restart rating-job` mid-stream;
+3a. a roaming data session over the roaming data cap, produced from the host, comes out as its two
+   alerts on subscriber.alerts (the usage-monitor service; `telecom tail alerts`, the console consumer);
 4. the billing job writes a period folder into ./output whose reconciliation has 0 unexplained;
 5. with the producer stopped (a fixed set of CDRs): the stream's output is what `telecom rate` gives
    on the host for the same raw CDRs (read from cdr.raw), nothing lost by the restart; a batch it
@@ -55,7 +57,7 @@ from telecom_billing.infra.settings import load_settings
 pytestmark = pytest.mark.compose
 
 PROJECT = "telecom-billing"
-TOPICS = ("cdr.raw", "cdr.rated", "cdr.rejected", "cdr.parts")
+TOPICS = ("cdr.raw", "cdr.rated", "cdr.rejected", "cdr.parts", "subscriber.alerts")
 KAFKA_PORT = int(os.environ.get("KAFKA_HOST_PORT", "9092"))
 MASTER_UI = f"http://localhost:{os.environ.get('SPARK_MASTER_UI_HOST_PORT', '8080')}/json"
 # The results database the billing job loads into (the postgres service, docs/SQL.md).
@@ -358,14 +360,14 @@ def test_up_starts_the_services_and_the_topics(stack: Stack) -> None:
     stack.compose("up", "-d", timeout=600)
     stack.measure("up_command", time.monotonic() - stack.up_at)
     stack.start_sampling()
-    expected = {"kafka", "postgres", "producer", "rating-job", "billing-job"}
-    wait_for("kafka, postgres, producer, rating-job and billing-job running", lambda: expected <= running_services(stack),
+    expected = {"kafka", "postgres", "producer", "rating-job", "usage-monitor", "billing-job"}
+    wait_for("kafka, postgres, producer, rating-job, usage-monitor and billing-job running", lambda: expected <= running_services(stack),
              120, state=lambda: stack.logs())
     def topics() -> set[str] | None:
         listed = topics_in_broker(stack)
         return listed if set(TOPICS) <= listed else None
 
-    listed, _ = wait_for("the topics cdr.raw, cdr.rated, cdr.rejected, cdr.parts (kafka-topics.sh in the broker's container)",
+    listed, _ = wait_for(f"the topics {', '.join(TOPICS)} (kafka-topics.sh in the broker's container)",
                          topics, 180, state=lambda: stack.logs("topic-init", "kafka"))
     say(f"topics: {sorted(listed)}")
     exited = stack.compose("ps", "-a", "--format", "{{.Service}} {{.State}} {{.ExitCode}}", timeout=60).stdout
@@ -401,6 +403,52 @@ def test_restart_rating_job_mid_stream(stack: Stack) -> None:
              lambda: any(rated_at(r) > restarted for r in rated_records()), 600, 5,
              state=lambda: stack.logs("rating-job"))
     stack.measure("restart_to_new_rated", time.monotonic() - t0)
+
+
+def test_usage_monitor_alerts_on_subscriber_alerts(stack: Stack) -> None:
+    """One 20 MiB data session roaming in the US (roam_world, 40 MAD per MiB on SMART_99: 800 MAD) takes a
+    subscriber over 80 % and 100 % of the catalog's 500 MAD roaming data cap: the usage monitor writes
+    both alerts, whatever the producer's traffic did before."""
+    from kafka import KafkaProducer
+
+    from telecom_billing.refdata.catalog import load_catalog
+    from telecom_billing.refdata.subscribers import load_subscribers
+
+    today = datetime.now(UTC).date()
+    subscriber = next(s for s in load_subscribers(REPO / "data" / "subscribers.csv") if s.plan_id == "SMART_99"
+                      and s.activation_date < today and s.termination_date is None)
+    cdr_id = f"compose-roaming-{int(time.time())}"
+    session = {"cdr_id": cdr_id, "record_type": "data", "event_time": datetime.now(UTC).isoformat(),
+               "msisdn": subscriber.msisdn, "bytes_up": 2 * 2**20, "bytes_down": 18 * 2**20, "cell_id": "US-1",
+               "technology": "4G", "visited_country": "US"}
+    producer = KafkaProducer(bootstrap_servers=f"localhost:{KAFKA_PORT}")
+    producer.send("cdr.raw", key=subscriber.msisdn.encode(), value=json.dumps(session).encode())
+    producer.flush()
+    producer.close()
+    t0 = time.monotonic()
+
+    cap = load_catalog(REPO / "data" / "catalog").roaming_data_cap
+    assert cap is not None
+
+    def its_alerts() -> list[dict[str, Any]] | None:
+        """The subscriber's roaming data cap alerts (the producer's traffic may have raised the first)."""
+        alerts = [json.loads(v) for v in topic_values("subscriber.alerts")]
+        mine = [a for a in alerts if a["msisdn"] == subscriber.msisdn and a["kind"] == "roaming_data_cap"]
+        return mine if {a["percent"] for a in mine} >= set(cap.alerts) else None
+
+    alerts, _ = wait_for(f"the roaming data cap alerts of {subscriber.msisdn} on subscriber.alerts", its_alerts,
+                         600, 3, state=lambda: stack.logs("usage-monitor", "rating-job"))
+    stack.measure("raw_session_to_alert", time.monotonic() - t0)
+    last = max(alerts, key=lambda a: a["percent"])
+    assert last["triggered_by"] == cdr_id and last["limit"] == f"{cap.amount:.2f}", alerts
+    shown = telecom("tail", "alerts", "--bootstrap-servers", f"localhost:{KAFKA_PORT}", "--from-beginning",
+                    "--msisdn", subscriber.msisdn, timeout=120, quiet=True).stdout
+    assert f"roaming_data_cap: {last['used']} of {last['limit']}" in shown, shown
+    proc = stack.compose("exec", "-T", "kafka", "/opt/kafka/bin/kafka-console-consumer.sh", "--bootstrap-server",
+                         "kafka:19092", "--topic", "subscriber.alerts", "--from-beginning", "--max-messages", "1",
+                         "--timeout-ms", "60000", timeout=120)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    assert len(lines) == 1 and json.loads(lines[0])["alert_id"].startswith("ALR-"), proc.stdout + proc.stderr
 
 
 def test_billing_job_writes_a_reconciled_period(stack: Stack) -> None:

@@ -2,7 +2,8 @@
 
 A fresh single-node broker (its own folder under `.local/demo`), the topics, a month of generated
 traffic for the default subscriber base produced into `cdr.raw`, the streaming job draining it
-into `cdr.rated` / `cdr.rejected`, and the billing job turning the month into invoices. The broker
+into `cdr.rated` / `cdr.rejected`, the usage monitor turning it into alerts on `subscriber.alerts`,
+and the billing job turning the month into invoices. The broker
 is stopped at the end (unless `--keep-broker`), and the demo says where everything is.
 """
 
@@ -21,7 +22,7 @@ from ..billing.period import Period
 from ..infra.settings import Settings, load_settings
 
 NAME = "demo"
-HELP = "run the whole pipeline (generate, produce, stream, bill) on a fresh embedded broker and local Spark"
+HELP = "run the whole pipeline (generate, produce, stream, monitor, bill) on a fresh embedded broker and local Spark"
 
 DEMO_PERIOD = "2026-10"  # the generator's reference month
 
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from ..infra.spark import create_spark
     from ..infra.topics import ensure_topics
     from ..jobs.billing import BillRequest, bill_period
+    from ..jobs.monitor import alerts_by_kind, describe_alerts, run_monitor
     from ..jobs.rating import run_stream
     from ..jobs.traffic import build_generator, produce_generated
     from ..results.database import default_file
@@ -88,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
         say(stats.summary())
         _stage("stream: mediation + rating (drains cdr.raw, then stops)")
         run_stream(settings, StreamOptions(trigger="once"), say=say)
+        _stage(f"monitor: usage alerts (drains {settings.topic_rated} into {settings.topic_alerts}, then stops)")
+        run_monitor(settings, StreamOptions(trigger="once", query_name="usage-monitor"), say=say)
+        alerts = describe_alerts(alerts_by_kind(settings))
+        say(f"alerts on {settings.topic_alerts}: {alerts}")
         _stage(f"bill {DEMO_PERIOD} from {settings.topic_rated} (a closed month: final)")
         # --force: a final folder of an earlier demo came from another (fresh) broker.
         result = bill_period(lambda: create_spark(settings, "telecom-bill"), settings,
@@ -112,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     if html:
         print(f"one invoice:     {html[0]}")
     print(f"reconciliation:  {period_dir / 'reconciliation.json'}")
+    print(f"usage alerts:    {alerts} on {settings.topic_alerts}  (try: telecom tail alerts --from-beginning)")
     print(f"results in SQL:  {database}  (try: sqlite3 {database} 'SELECT * FROM revenue_by_plan')")
     print(f"demo finished in {time.monotonic() - begun:.0f} s")
     return 0
