@@ -28,7 +28,7 @@ from pathlib import Path
 
 from telecom_billing.billing.period import Period
 from telecom_billing.contracts.limits import UNIT_PRICE_DECIMALS
-from telecom_billing.infra.settings import load_settings
+from telecom_billing.infra.settings import Settings, load_settings
 from telecom_billing.refdata.catalog import ANY, Catalog, Rate, load_catalog
 from telecom_billing.refdata.subscribers import Subscriber, load_subscribers
 
@@ -151,6 +151,31 @@ def make_rated(spark, catalog: Catalog, subscribers: list[Subscriber], period: P
     shutil.rmtree(parts)
 
 
+def cached_rated(settings: Settings, period: Period, count: int, fmt: str, seed: int, work: Path) -> Path:
+    """`count` rated CDRs of `period` for the default catalog and subscriber base, in `fmt`, made once
+    (`make_rated`) and kept in `work` while the inputs are the same."""
+    catalog = load_catalog(settings.catalog_dir)
+    subscribers = load_subscribers(settings.subscribers_file)
+    fingerprint = hashlib.sha256(
+        (settings.catalog_dir / "catalog.yaml").read_bytes() + settings.subscribers_file.read_bytes()
+        + f"{count}|{fmt}|{seed}|{period.label}".encode()).hexdigest()[:12]
+    data = work / f"rated-{fmt}-{count}"
+    marker = data / "_FINGERPRINT"
+    if not marker.is_file() or marker.read_text() != fingerprint:
+        from telecom_billing.infra.spark import create_spark
+
+        started = time.monotonic()
+        spark = create_spark(dataclasses.replace(settings, shuffle_partitions=8), "bench-billing-data")
+        try:
+            make_rated(spark, catalog, subscribers, period, count, seed, fmt, data)
+        finally:
+            spark.stop()
+        marker.write_text(fingerprint)
+        print(f"made {count:,} rated CDRs ({fmt}) in {time.monotonic() - started:.0f} s: {data}",
+              file=sys.stderr, flush=True)
+    return data
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000_000, help="rated CDRs (default 10,000,000)")
@@ -161,27 +186,7 @@ def main() -> int:
     args = parser.parse_args()
 
     settings = load_settings()
-    catalog = load_catalog(settings.catalog_dir)
-    subscribers = load_subscribers(settings.subscribers_file)
-    period = Period.parse(args.period)
-    fingerprint = hashlib.sha256(
-        (settings.catalog_dir / "catalog.yaml").read_bytes() + settings.subscribers_file.read_bytes()
-        + f"{args.count}|{args.format}|{args.seed}|{args.period}".encode()).hexdigest()[:12]
-    data = args.work / f"rated-{args.format}-{args.count}"
-    marker = data / "_FINGERPRINT"
-    if not marker.is_file() or marker.read_text() != fingerprint:
-        from telecom_billing.infra.spark import create_spark
-
-        started = time.monotonic()
-        spark = create_spark(dataclasses.replace(settings, shuffle_partitions=8), "bench-billing-data")
-        try:
-            make_rated(spark, catalog, subscribers, period, args.count, args.seed, args.format, data)
-        finally:
-            spark.stop()
-        marker.write_text(fingerprint)
-        print(f"made {args.count:,} rated CDRs ({args.format}) in {time.monotonic() - started:.0f} s: {data}",
-              file=sys.stderr, flush=True)
-
+    data = cached_rated(settings, Period.parse(args.period), args.count, args.format, args.seed, args.work)
     out = args.work / "invoices"
     command = [sys.executable, "-m", "telecom_billing.cli", "bill", "--period", args.period, "--rated", str(data),
                "--out", str(out), "--force"]

@@ -21,6 +21,11 @@ interval>` for Spark's real-time mode; `--stream-args` passes more `telecom stre
 mode needs a task slot per raw partition: `--stream-args=--master local[6]`). When the stream
 refuses the query, the latency is null and `reason` says why in one line.
 
+`--monitor` also runs `telecom monitor` (the usage monitor, DESIGN.md 7d) beside the stream and
+measures its alert latency: an alert's Kafka timestamp on the alerts topic minus that of the rated CDR
+that crossed the threshold (`triggered_by`) on the rated topic, for the alerts of measured CDRs:
+`monitor_alert_p50_ms`, `monitor_alert_p99_ms`, `monitor_alerts_measured`.
+
 Uses KAFKA_BOOTSTRAP_SERVERS when set, else an embedded broker on free ports. Prints one JSON line:
 `<prefix>p50_ms<suffix>`, `<prefix>p99_ms<suffix>`, the offered and achieved rates, `peak_rss_mb`.
 """
@@ -157,15 +162,16 @@ class OutputWatcher(threading.Thread):
     """Reads the rated and rejected topics from their beginning (fresh topics: only this run's records);
     the first output's Kafka timestamp (ms) per cdr_id, and which cdr_ids were rejected."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, alerts: bool = False) -> None:
         super().__init__(daemon=True)
         self.consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "enable.auto.commit": False,
                                   "group.id": f"latency-watch-{uuid.uuid4().hex[:6]}", "fetch.wait.max.ms": 50})
-        topics = (settings.topic_rated, settings.topic_rejected)
+        topics = (settings.topic_rated, settings.topic_rejected, *([settings.topic_alerts] if alerts else []))
         metadata = self.consumer.list_topics(timeout=30).topics
         self.consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)
                               for topic in topics for partition in metadata[topic].partitions])
-        self.rejected_topic = settings.topic_rejected
+        self.rejected_topic, self.alerts_topic = settings.topic_rejected, settings.topic_alerts
+        self.alerts: list[tuple[str, int]] = []  # (triggered_by, Kafka timestamp ms) of each alert
         self.seen: dict[str, int] = {}
         self.rejected: set[str] = set()
         self.halt = threading.Event()
@@ -174,6 +180,9 @@ class OutputWatcher(threading.Thread):
         while not self.halt.is_set():
             for message in self.consumer.consume(num_messages=1000, timeout=0.2):
                 if message.error() is not None:
+                    continue
+                if message.topic() == self.alerts_topic:
+                    self.alerts.append((orjson.loads(message.value())["triggered_by"], message.timestamp()[1]))
                     continue
                 cdr_id = orjson.loads(message.value()).get("cdr_id")
                 if cdr_id is not None and cdr_id not in self.seen:
@@ -190,6 +199,29 @@ class OutputWatcher(threading.Thread):
             time.sleep(0.5)
             pending = [i for i in pending if i not in self.seen]
         return len(pending)
+
+
+def alert_summary(sent: dict[str, float], watcher: OutputWatcher) -> dict[str, Any]:
+    """Nearest-rank percentiles of the alert latency (alert on its topic - its rated CDR on the rated
+    topic) over the alerts of the measured CDRs."""
+    latencies = sorted(ts - watcher.seen[cdr_id] for cdr_id, ts in watcher.alerts
+                       if cdr_id in sent and cdr_id in watcher.seen)
+
+    def percentile(q: float) -> float | None:
+        return round(latencies[math.ceil(q / 100 * len(latencies)) - 1], 1) if latencies else None
+
+    return {"monitor_alert_p50_ms": percentile(50), "monitor_alert_p99_ms": percentile(99),
+            "monitor_alerts_measured": len(latencies)}
+
+
+def wait_quiet(watcher: OutputWatcher, quiet_s: float = 10.0, timeout: float = 120.0) -> None:
+    """Wait until no alert has arrived for `quiet_s` (the monitor's last batches), at most `timeout`."""
+    deadline = time.monotonic() + timeout
+    count, since = len(watcher.alerts), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet_s:
+        time.sleep(0.5)
+        if len(watcher.alerts) != count:
+            count, since = len(watcher.alerts), time.monotonic()
 
 
 def summary(sent: dict[str, float], watcher: OutputWatcher) -> dict[str, Any]:
@@ -214,6 +246,11 @@ def start_stream(settings: Settings, trigger: str, extra: list[str], log: Path) 
     return subprocess.Popen([str(TELECOM), "stream", "--trigger", trigger, "--starting-offsets", "latest", *extra],
                             env=telecom_env(settings), stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
+
+
+def start_monitor(settings: Settings, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([str(TELECOM), "monitor", "--ui-port", "0"], env=telecom_env(settings),
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def failure(log: Path) -> str:
@@ -255,7 +292,7 @@ def measure(settings: Settings, proc: subprocess.Popen, log: Path, producers: Pr
     refused = wait_started(proc, log)
     if refused is not None:
         return {"reason": refused}
-    watcher = OutputWatcher(settings)
+    watcher = OutputWatcher(settings, alerts=args.monitor)
     watcher.start()
     try:
         producers.wait_ready()
@@ -270,6 +307,9 @@ def measure(settings: Settings, proc: subprocess.Popen, log: Path, producers: Pr
         if proc.poll() is not None:
             return {"reason": failure(log)}
         found = summary(sent, watcher) | {"achieved_cdr_per_s": round(achieved, 1)}
+        if args.monitor:
+            wait_quiet(watcher)
+            found |= alert_summary(sent, watcher)
         if found["p99_ms"] is None:
             found["reason"] = f"{found['missing_cdrs']} of {len(sent)} measured CDRs not rated within {args.wait:.0f} s"
         return found
@@ -291,6 +331,7 @@ def main() -> None:
     parser.add_argument("--stream-args", default="", help="more `telecom stream` flags, e.g. '--master local[6]'")
     parser.add_argument("--prefix", default="latency_", help="prefix of the JSON keys")
     parser.add_argument("--suffix", default="", help="suffix of the JSON keys (e.g. _20k)")
+    parser.add_argument("--monitor", action="store_true", help="also run the usage monitor: its alert latency")
     args = parser.parse_args()
 
     base = load_settings()
@@ -303,17 +344,21 @@ def main() -> None:
         producers = Producers(settings, tmp, args.rate, args.warmup + args.seconds, processes)
         log = tmp / "stream.log"
         proc = start_stream(settings, trigger, shlex.split(args.stream_args), log)
-        sampler = RssSampler(*(pid for pid in (broker.pid, proc.pid) if pid is not None))
+        monitor = start_monitor(settings, tmp / "monitor.log") if args.monitor else None
+        sampler = RssSampler(*(p for p in (broker.pid, proc.pid, monitor and monitor.pid) if p is not None))
         sampler.start()
         try:
             found = measure(settings, proc, log, producers, args)
         finally:
             producers.close()
-            stop(proc)
+            for running in (proc, monitor):
+                if running is not None:
+                    stop(running)
             sampler.halt.set()
     keys = {"trigger": trigger, "offered_cdr_per_s": args.rate, "producers": processes, "p50_ms": None,
             "p99_ms": None, **found, "peak_rss_mb": sampler.peak_mb}
-    result: dict[str, Any] = {f"{args.prefix}{key}{args.suffix}": value for key, value in keys.items()}
+    result: dict[str, Any] = {key if key.startswith("monitor_") else f"{args.prefix}{key}{args.suffix}": value
+                              for key, value in keys.items()}
     result["peak_rss_mb"] = sampler.peak_mb
     print(orjson.dumps(result).decode())
 

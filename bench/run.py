@@ -45,6 +45,9 @@ BENCHMARKS = [
     ("bench_latency.py", [], QUICK_LATENCY),
     ("bench_latency.py", ["--rate", "20000", "--suffix", "_20k"], [*QUICK_LATENCY, "--suffix", "_20k"]),
     ("bench_latency.py", REAL_TIME, [*REAL_TIME, *QUICK_LATENCY]),
+    ("bench_latency.py", ["--rate", "2000", "--monitor", "--suffix", "_with_monitor"],
+     [*QUICK_LATENCY, "--rate", "1000", "--monitor", "--suffix", "_with_monitor"]),
+    ("bench_monitor.py", ["--count", "1000000"], ["--count", "100000", "--warmup-rows", "50000"]),
     ("bench_reconcile.py", ["--count", "1000000"], ["--count", "100000"]),
     ("bench_billing.py", ["--count", "10000000"], ["--count", "500000"]),
     ("bench_load.py", ["--count", "10000000"], ["--count", "200000"]),
@@ -82,6 +85,11 @@ GOALS = {  # issue 21's (speed, round two) where it set one
     "reconcile_vs_file_rating": ">= 5",
     "stream_1m_subs_vs_10k_subs": ">= 0.9",
     "stream_parts_5pct_vs_whole": "near 1 (issue 23: whole records do not pay for partial records)",
+    "monitor_cdr_per_s": "(issue 24: the usage monitor draining cdr.rated)",
+    "monitor_steady_cdr_per_s": "(after its warm-up)",
+    "monitor_alert_p50_ms": "(rated CDR on cdr.rated -> its alert, 2,000 CDR/s offered)",
+    "monitor_alert_p99_ms": "(the same)",
+    "monitor_vs_stream": "(the monitor keeps up with the stream when >= 1)",
 }
 
 
@@ -93,6 +101,7 @@ RATIOS = {
     "reconcile_vs_file_rating": ("reconcile_cdr_per_s", "file_rating_cdr_per_s"),
     "stream_1m_subs_vs_10k_subs": ("stream_rating_cdr_per_s_1m_subs", "stream_rating_cdr_per_s"),
     "stream_parts_5pct_vs_whole": ("stream_rating_cdr_per_s_parts_5pct", "stream_rating_cdr_per_s"),
+    "monitor_vs_stream": ("monitor_cdr_per_s", "stream_rating_cdr_per_s"),
 }
 
 

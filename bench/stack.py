@@ -72,16 +72,18 @@ def kafka(home: Path, heap: str = "1g") -> Iterator[Kafka]:
 
 
 def fresh_settings(base: Settings, bootstrap: str, prefix: str, work: Path) -> Settings:
-    """`base` on `bootstrap` with topics `<prefix>.raw.<id>` (rated, rejected, parts alike) no run has used."""
+    """`base` on `bootstrap` with topics `<prefix>.raw.<id>` (rated, rejected, parts, alerts alike) no run has used."""
     suffix = uuid.uuid4().hex[:6]
     return dataclasses.replace(base, bootstrap_servers=bootstrap, topic_raw=f"{prefix}.raw.{suffix}",
                                topic_rated=f"{prefix}.rated.{suffix}", topic_rejected=f"{prefix}.rejected.{suffix}",
-                               topic_parts=f"{prefix}.parts.{suffix}", checkpoint_dir=work / "checkpoints", output_dir=work / "output")
+                               topic_parts=f"{prefix}.parts.{suffix}", topic_alerts=f"{prefix}.alerts.{suffix}",
+                               checkpoint_dir=work / "checkpoints", output_dir=work / "output")
 
 
 def create_topics(settings: Settings, *extra: str) -> None:
-    """The pipeline's four topics plus `extra` ones, all with the project's partition count."""
-    names = (settings.topic_raw, settings.topic_rated, settings.topic_rejected, settings.topic_parts, *extra)
+    """The pipeline's five topics plus `extra` ones, all with the project's partition count."""
+    names = (settings.topic_raw, settings.topic_rated, settings.topic_rejected, settings.topic_parts,
+             settings.topic_alerts, *extra)
     ensure_topics(settings, [TopicSpec(name, settings.partitions, {}) for name in names])
 
 
@@ -93,9 +95,10 @@ def generate_backlog(path: Path, count: int, *flags: str) -> Path:
     return path
 
 
-def load_into_topic(spark, settings: Settings, lines: Path) -> None:
-    """A Spark batch write of the JSON lines into the raw topic, keyed by MSISDN like `telecom produce`
-    (much faster than a Python producer, and not what is measured)."""
+def load_into_topic(spark, settings: Settings, lines: Path, topic: str | None = None) -> None:
+    """A Spark batch write of the JSON lines (a file, or a folder of them) into `topic` (default: the
+    raw topic), keyed by MSISDN like `telecom produce` (much faster than a Python producer, and not
+    what is measured)."""
     from pyspark.sql import functions as F
 
     from telecom_billing.infra.kafka_clients import spark_kafka_options
@@ -103,7 +106,8 @@ def load_into_topic(spark, settings: Settings, lines: Path) -> None:
     key = F.get_json_object("value", "$.msisdn")
     (spark.read.text(str(lines))
      .select(key.cast("binary").alias("key"), F.col("value").cast("binary").alias("value"))
-     .write.format("kafka").options(**spark_kafka_options(settings)).option("topic", settings.topic_raw).save())
+     .write.format("kafka").options(**spark_kafka_options(settings)).option("topic", topic or settings.topic_raw)
+     .save())
 
 
 def subscriber_base(count: int, seed: int = 42) -> Path:
@@ -179,5 +183,6 @@ def telecom_env(settings: Settings) -> dict[str, str]:
     return dict(os.environ, TELECOM_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
                 TELECOM_TOPIC_RAW=settings.topic_raw, TELECOM_TOPIC_RATED=settings.topic_rated,
                 TELECOM_TOPIC_REJECTED=settings.topic_rejected, TELECOM_TOPIC_PARTS=settings.topic_parts,
+                TELECOM_TOPIC_ALERTS=settings.topic_alerts,
                 TELECOM_CHECKPOINT_DIR=str(settings.checkpoint_dir),
                 TELECOM_OUTPUT_DIR=str(settings.output_dir))
