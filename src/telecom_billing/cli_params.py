@@ -42,6 +42,31 @@ CHECKPOINT_DIR = _path("--checkpoint-dir", "the streaming jobs' checkpoints: rat
                        dest="checkpoint_dir")
 
 
+# -- the streaming jobs (`telecom stream`, `telecom monitor`): each gives the topic it reads -------------
+
+ONCE = Option(("--once",), {"action": "store_true", "help": "drain what is in the topic now, then exit"})
+TRIGGER = Option(("--trigger",), {"default": None,
+                                  "help": "micro-batch interval, e.g. '2 seconds' (env TELECOM_TRIGGER)"})
+MAX_OFFSETS_PER_TRIGGER = Option(("--max-offsets-per-trigger",), {
+    "type": int, "default": 500_000, "help": "cap on records per micro-batch (default 500000; 0 = no cap)"})
+STARTING_OFFSETS = Option(("--starting-offsets",), {
+    "default": "earliest", "choices": ["earliest", "latest"],
+    "help": "where a new query (no checkpoint yet) starts in the topic it reads"})
+UI_PORT = Option(("--ui-port",), {"dest": "spark_ui_port", "type": int, "default": None,
+                                  "help": "Spark UI port (env TELECOM_SPARK_UI_PORT, default 4040; 0 = no UI)"})
+
+
+def add_streaming(parser: argparse.ArgumentParser, topic: str, trigger_help: str | None = None) -> None:
+    """The options of a streaming job reading `topic`: `--once`, `--trigger`, the batch cap, the
+    checkpoint folder, where a new query starts, the Spark UI port."""
+    ONCE.add(parser, help=f"drain what is in {topic} now, then exit")
+    TRIGGER.add(parser, **({"help": trigger_help} if trigger_help else {}))
+    MAX_OFFSETS_PER_TRIGGER.add(parser)
+    CHECKPOINT_DIR.add(parser)
+    STARTING_OFFSETS.add(parser, help=f"where a new query (no checkpoint yet) starts in {topic}")
+    UI_PORT.add(parser)
+
+
 def add_connection(parser: argparse.ArgumentParser, *, spark: bool = False) -> None:
     """`--bootstrap-servers`, and `--master` for the commands that run Spark."""
     BOOTSTRAP_SERVERS.add(parser)

@@ -67,3 +67,14 @@ def test_recycled_cdrs_are_billed_once_as_late_usage(demo: dict[str, Any]) -> No
     assert (late["duplicates"], late["invalid"], late["no_subscriber"]) == (0, 0, 0)
     # October's final invoices were not touched by the corrections.
     assert read_json(period_folder(demo["out"], "2026-10") / "manifest.json")["status"] == "final"
+
+
+def test_the_demo_counts_its_usage_alerts_by_kind(demo: dict[str, Any]) -> None:
+    """The usage monitor runs over the demo's month: its alerts, counted by kind in the summary."""
+    said = re.search(r"^usage alerts: +([\d,]+) \(([^)]*)\) on subscriber\.alerts", demo["stdout"], re.M)
+    assert said, demo["stdout"][-2000:]
+    total = int(said[1].replace(",", ""))
+    by_kind = {kind: int(count.replace(",", "")) for kind, count in (part.split() for part in said[2].split(", "))}
+    assert total > 0 and sum(by_kind.values()) == total
+    assert set(by_kind) <= {"allowance", "spending_cap", "roaming_data_cap"}
+    assert "spending_cap" in by_kind, "PAYG's 150 MAD cap is reached by some subscribers of any month"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli_params import CATALOG, CHECKPOINT_DIR, add_connection
+from ..cli_params import CATALOG, add_connection, add_streaming
 from ..errors import UsageError
 from ..infra.settings import settings_from_args
 
@@ -13,17 +13,8 @@ HELP = "run the usage monitor: cdr.rated -> allowance and spending-cap alerts on
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--once", action="store_true", help="meter what is in cdr.rated now, then exit")
-    parser.add_argument("--trigger", default=None,
-                        help="micro-batch interval, e.g. '2 seconds' (env TELECOM_TRIGGER)")
-    parser.add_argument("--max-offsets-per-trigger", type=int, default=500_000,
-                        help="cap on rated CDRs per micro-batch (default 500000; 0 = no cap)")
-    CHECKPOINT_DIR.add(parser)
-    parser.add_argument("--starting-offsets", default="earliest", choices=["earliest", "latest"],
-                        help="where a new monitor (no checkpoint yet) starts in cdr.rated")
+    add_streaming(parser, "cdr.rated")
     CATALOG.add(parser)
-    parser.add_argument("--ui-port", dest="spark_ui_port", type=int, default=None,
-                        help="Spark UI port (env TELECOM_SPARK_UI_PORT, default 4040; 0 = no UI)")
     add_connection(parser, spark=True)
 
 
