@@ -392,7 +392,8 @@ def test_walkthrough_commands_match_the_stack(services: dict[str, dict[str, Any]
     for line in consumers:
         words = shlex.split(line.rstrip("\\ "))
         assert words[words.index("--bootstrap-server") + 1] in advertised, line
-        assert words[words.index("--topic") + 1] in {Settings().topic_rated, Settings().topic_rejected}, line
+        assert words[words.index("--topic") + 1] in {Settings().topic_rated, Settings().topic_rejected,
+                                                     Settings().topic_alerts}, line
     tails = re.findall(r"^\s*telecom (tail.*)$", text, flags=re.M)
     assert tails, "docs/docker.md shows no `telecom tail` command"
     for line in tails:
