@@ -48,9 +48,13 @@ def _settings(bootstrap: str, tmp_path: Path) -> Settings:
     return settings
 
 
-def _produce(settings: Settings, cdrs: list[dict[str, Any]]) -> None:
+def _produce(settings: Settings, cdrs: list[dict[str, Any] | str]) -> None:
+    """Rated CDRs (a string: a payload as it is, not JSON) to the rated topic."""
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
     for cdr in cdrs:
+        if isinstance(cdr, str):
+            producer.send(settings.topic_rated, value=cdr.encode())
+            continue
         producer.send(settings.topic_rated, key=cdr["msisdn"].encode(), value=json.dumps(cdr).encode())
     producer.flush()
     producer.close()
@@ -92,12 +96,18 @@ def _per_subscriber(alerts: list[dict[str, Any]]) -> dict[str, list[dict[str, An
 
 
 def test_alerts_equal_the_reference(spark: Any, kafka_bootstrap: str, tmp_path: Path) -> None:
-    """Random arrival order with copies: each subscriber's alerts, in order, are the reference's."""
+    """Random arrival order with copies, and records that cannot be read (not JSON, no charge, a plan
+    the catalog does not have): each subscriber's alerts, in order, are the reference's."""
     settings = _settings(kafka_bootstrap, tmp_path)
     _, cdrs = month_of_usage(seed=1)
+    unreadable = ["not json {", {**cdrs[0], "cdr_id": "no-charge", "charge": None},
+                  {**cdrs[1], "cdr_id": "no-plan", "plan_id": "GONE"}]
+    cdrs = [*cdrs[:50], *unreadable, *cdrs[50:]]
     _produce(settings, cdrs)
-    _monitor_once(spark, settings)
+    tally = _monitor_once(spark, settings)
     expected = reference_alerts(CATALOG, [cdrs])
+    assert tally["unreadable"] == expected.unreadable == len(unreadable)
+    assert tally["counted"] == expected.counted and tally["duplicates"] == expected.duplicates
     got = _alerts(settings)
     assert _per_subscriber(got) == _per_subscriber(expected.alerts)
     assert {a["kind"] for a in got} == {ALLOWANCE, SPENDING_CAP, ROAMING_DATA_CAP}

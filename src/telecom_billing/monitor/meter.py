@@ -94,6 +94,27 @@ def _text(value: Any) -> str:
     return value
 
 
+class Lines:
+    """Amounts per invoice line (`service|zone`, or a zone) and their total as an invoice adds them:
+    each line rounded half-up to cents. The total is kept as lines grow: no sum over the lines per CDR."""
+
+    def __init__(self, amounts: dict[str, Decimal] | None = None) -> None:
+        self.amounts = amounts or {}
+        self.total = sum((_cents(a) for a in self.amounts.values()), Decimal(0))
+
+    def add(self, line: str, amount: Decimal) -> None:
+        before = self.amounts.get(line, Decimal(0))
+        self.amounts[line] = before + amount
+        self.total += _cents(before + amount) - _cents(before)
+
+    def to_json(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.amounts.items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, str]) -> Lines:
+        return cls({k: Decimal(v) for k, v in data.items()})
+
+
 @dataclass
 class PeriodMeter:
     """One subscriber's period: the `cdr_id`s counted, the units drawn per allowance (by its id in
@@ -102,20 +123,18 @@ class PeriodMeter:
 
     counted: set[str] = field(default_factory=set)
     drawn: dict[int, int] = field(default_factory=dict)
-    spent: dict[str, Decimal] = field(default_factory=dict)
-    roamed: dict[str, Decimal] = field(default_factory=dict)
+    spent: Lines = field(default_factory=Lines)
+    roamed: Lines = field(default_factory=Lines)
     alerted: set[str] = field(default_factory=set)
 
     def to_json(self) -> dict[str, Any]:
         return {"counted": sorted(self.counted), "drawn": {str(k): v for k, v in self.drawn.items()},
-                "spent": {k: str(v) for k, v in self.spent.items()},
-                "roamed": {k: str(v) for k, v in self.roamed.items()}, "alerted": sorted(self.alerted)}
+                "spent": self.spent.to_json(), "roamed": self.roamed.to_json(), "alerted": sorted(self.alerted)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PeriodMeter:
         return cls(set(data["counted"]), {int(k): v for k, v in data["drawn"].items()},
-                   {k: Decimal(v) for k, v in data["spent"].items()},
-                   {k: Decimal(v) for k, v in data["roamed"].items()}, set(data["alerted"]))
+                   Lines.from_json(data["spent"]), Lines.from_json(data["roamed"]), set(data["alerted"]))
 
 
 @dataclass
@@ -151,9 +170,9 @@ class AlertRules:
         billed = usage.charge if included == 0 else money.charge(
             usage.connect_fee, usage.billable_units - included, usage.price, usage.per, self.catalog.rounding_decimals)
         line = f"{usage.service}|{usage.zone}"
-        meter.spent[line] = meter.spent.get(line, Decimal(0)) + billed
+        meter.spent.add(line, billed)
         if usage.service == "data" and usage.zone in self.roaming_zones:
-            meter.roamed[usage.zone] = meter.roamed.get(usage.zone, Decimal(0)) + usage.charge
+            meter.roamed.add(usage.zone, usage.charge)
         meter.counted.add(usage.cdr_id)
         return [self._alert(usage, period, *due) for due in self._due(meter, usage)]
 
@@ -186,10 +205,10 @@ class AlertRules:
         measures = [(ALLOWANCE, spec.name, plan.allowance_alerts, Decimal(meter.drawn.get(allowance, 0)),
                      Decimal(spec.quantity), UNITS[spec.service])
                     for allowance, spec in zip(self.allowances.of_plan[plan_id], plan.allowances, strict=True)]
-        caps: tuple[tuple[str, Cap | None, dict[str, Decimal]], ...] = (
+        caps: tuple[tuple[str, Cap | None, Lines], ...] = (
             (SPENDING_CAP, plan.spending_cap, meter.spent), (ROAMING_DATA_CAP, self.catalog.roaming_data_cap, meter.roamed))
-        measures += [(kind, kind, cap.alerts, _lines_total(amounts), cap.amount, self.catalog.currency)
-                     for kind, cap, amounts in caps if cap is not None]
+        measures += [(kind, kind, cap.alerts, lines.total, cap.amount, self.catalog.currency)
+                     for kind, cap, lines in caps if cap is not None]
         return measures
 
     def _alert(self, usage: Usage, period: Period, kind: str, name: str, percent: int, used: str, limit: str,
@@ -206,9 +225,9 @@ def alert_id(msisdn: str, period: str, kind: str, name: str, percent: int) -> st
     return f"ALR-{digest[:20].upper()}"
 
 
-def _lines_total(amounts: dict[str, Decimal]) -> Decimal:
-    """Amounts per invoice line, each rounded half-up to cents as billing rounds a line, added."""
-    return sum((a.quantize(_CENT, rounding=ROUND_HALF_UP) for a in amounts.values()), Decimal(0))
+def _cents(amount: Decimal) -> Decimal:
+    """An invoice line's amount: half-up to cents (BILLING.md section 5)."""
+    return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
 def _plain(value: Decimal, kind: str) -> str:
