@@ -2,7 +2,7 @@
 """End-to-end latency: produce -> rated record in `cdr.rated`, at a fixed offered load.
 
 Starts `telecom stream` (its own process, as a user runs it) on fresh topics, then `--producers`
-paced producer processes (confluent-kafka; default one per 10,000 CDR/s) offer `--rate` clean
+paced producer processes (confluent-kafka; default one per 10,000 CDR/s) offer `--rate` clean, whole
 generated CDRs per second in all, in 10 ms slices, first for `--warmup` seconds, then, once every
 warm-up CDR is rated (the first batches compile the query and warm the JIT), for `--seconds` measured
 seconds. Each producer records the wall-clock time at which it hands each record to its client
@@ -116,8 +116,10 @@ class Producers:
         self.pipes, self.processes = [], []
         for index in range(processes):
             # A seed per producer: distinct cdr_ids (identical ones would be dropped as duplicates).
+            # Whole CDRs only: a part leaves no record of its own id (its session's CDR does, up to
+            # 10 s later: README, "Partial records"), and would count as never rated.
             lines = generate_backlog(work / f"offer-{index}.jsonl", count, "--seed", str(1000 + index),
-                                     "--defects", "0")
+                                     "--defects", "0", "--parts-share", "0")
             parent, child = context.Pipe()
             process = context.Process(target=producer_process, daemon=True,
                                       args=(child, settings.bootstrap_servers, settings.topic_raw, lines, share))
