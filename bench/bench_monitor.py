@@ -55,7 +55,7 @@ def main() -> None:
                 tally[name] += int(row[name] or 0) if row is not None else 0
         breakdown = [dict(p.durationMs) for p in (query.recentProgress[0], query.recentProgress[-1])]
         spark.stop()
-    print(times.batches, file=sys.stderr)
+    print(f"batches (rows, ms): {times.batches}", file=sys.stderr)
     print(json.dumps({"monitor_cdr_per_s": times.rate(), "monitor_steady_cdr_per_s": times.rate(args.warmup_rows),
                       "monitor_rows": times.rows, "monitor_batches": len(times.batches),
                       **{f"monitor_{name}": value for name, value in tally.items()},
