@@ -10,6 +10,7 @@ sorts a finished period by `(event_time, cdr_id)`, the monitor takes CDRs as the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -161,7 +162,11 @@ class AlertRules:
         return Period(local.year, local.month)
 
     def is_final(self, period: Period, watermark: datetime | None) -> bool:
-        return watermark is not None and watermark >= cutoff(period, self.catalog)
+        return watermark is not None and watermark >= self._cutoff(period)
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 -- one AlertRules per job: a few periods, computed once
+    def _cutoff(self, period: Period) -> datetime:
+        return cutoff(period, self.catalog)
 
     def meter(self, meter: PeriodMeter, usage: Usage, period: Period) -> list[dict[str, Any]]:
         """Count `usage` into its period's `meter` (first copy of a `cdr_id` only) and return the alerts
