@@ -169,8 +169,8 @@ class AlertRules:
         return cutoff(period, self.catalog)
 
     def meter(self, meter: PeriodMeter, usage: Usage, period: Period) -> list[dict[str, Any]]:
-        """Count `usage` into its period's `meter` (first copy of a `cdr_id` only) and return the alerts
-        it makes due, in BILLING.md's order."""
+        """Count `usage` (a CDR its period has not counted yet) into the period's `meter`; the alerts it
+        makes due, in BILLING.md's order."""
         included = self._draw(meter, usage)
         billed = usage.charge if included == 0 else money.charge(
             usage.connect_fee, usage.billable_units - included, usage.price, usage.per, self.catalog.rounding_decimals)

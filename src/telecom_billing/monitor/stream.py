@@ -34,7 +34,7 @@ READ_FIELDS = ("cdr_id", "record_type", "event_time", "msisdn", "zone", "plan_id
                "connect_fee", "charge", "rated_at")
 TALLY_FIELDS = ("counted", "duplicates", "late", "unreadable")
 # Per subscriber and batch: its tally (one row, `alert` null), then one row per alert.
-OUTPUT_SCHEMA = ", ".join(["msisdn string", "kind string", "alert string", *(f"{n} long" for n in TALLY_FIELDS)])
+OUTPUT_SCHEMA = ", ".join(["msisdn string", "alert string", *(f"{n} long" for n in TALLY_FIELDS)])
 STATE_SCHEMA = "periods string"
 # The observed metrics of each micro-batch (`StreamingQueryProgress.observedMetrics`).
 METRICS = "monitor"
@@ -77,7 +77,6 @@ def meter_subscriber(catalog: Catalog) -> Callable[[Any, Iterator[pd.DataFrame],
         msisdn = key[0]
         yield pd.DataFrame({
             "msisdn": [msisdn] * (1 + len(alerts)),
-            "kind": [None, *(a["kind"] for a in alerts)],
             "alert": [None, *(alert_json(a) for a in alerts)],
             **{n: [getattr(tally, n), *([0] * len(alerts))] for n in TALLY_FIELDS},
         })
