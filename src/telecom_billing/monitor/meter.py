@@ -43,8 +43,7 @@ class Usage:
     """The fields of a rated CDR the monitor reads, typed."""
 
     cdr_id: str
-    event_time: str
-    instant: datetime
+    instant: datetime  # its event_time
     msisdn: str
     service: str
     zone: str
@@ -62,8 +61,7 @@ def read_usage(record: Mapping[str, Any], catalog: Catalog) -> Usage | None:
     plan is not in the catalog."""
     try:
         usage = Usage(
-            cdr_id=_text(record["cdr_id"]), event_time=_text(record["event_time"]),
-            instant=_instant(_text(record["event_time"])),
+            cdr_id=_text(record["cdr_id"]), instant=_instant(_text(record["event_time"])),
             msisdn=_text(record["msisdn"]), service=_text(record["record_type"]), zone=_text(record["zone"]),
             plan_id=_text(record["plan_id"]), billable_units=int(record["billable_units"]),
             price=Decimal(_text(record["price"])), per=int(record["per"]),

@@ -10,6 +10,7 @@ The sink is at-least-once: a batch re-run after a crash writes its alerts again,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 # The rated CDR fields the monitor reads, all as text (numbers too: `int()` of the text is exact).
 READ_FIELDS = ("cdr_id", "record_type", "event_time", "msisdn", "zone", "plan_id", "billable_units", "price", "per",
                "connect_fee", "charge", "rated_at")
-TALLY_FIELDS = ("counted", "duplicates", "late", "unreadable")
+TALLY_FIELDS = tuple(f.name for f in dataclasses.fields(Tally))
 # Per subscriber and batch: its tally (one row, `alert` null), then one row per alert.
 OUTPUT_SCHEMA = ", ".join(["msisdn string", "alert string", *(f"{n} long" for n in TALLY_FIELDS)])
 STATE_SCHEMA = "periods string"
